@@ -56,7 +56,7 @@ else
       # The wheels' exported CMake files name the wheel builder's Python; point them at ours.
       pyinc="$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
       npinc="$(python -c 'import numpy; print(numpy.get_include())')"
-      grep -rl --include='*.cmake' '/opt/python/cp3' "$prefix/share" 2>/dev/null | while read -r f; do
+      { grep -rl --include="*.cmake" "/opt/python/cp3" "$prefix/share" 2>/dev/null || true; } | while read -r f; do
         sed -i -E "s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#$pyinc#g; s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/_core/include#$npinc#g" "$f"
       done
     fi

@@ -54,7 +54,7 @@ def register_backend(name: str):
 
 def _load_builtin_backends() -> None:
     # Imported lazily so that e.g. the Haar backend never pays for importing TensorFlow.
-    from . import haar  # noqa: F401
+    from . import default, haar  # noqa: F401
 
     for mod in ("keras_detector", "dlib_detector"):
         try:

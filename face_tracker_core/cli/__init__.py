@@ -1,0 +1,1 @@
+"""``face-tracker`` command line: one module per subcommand (see :mod:`.main`)."""

@@ -1,0 +1,1 @@
+"""Datasets: readers, LabelMe, augmentation, splits, tf.data builders."""
