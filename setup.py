@@ -37,6 +37,8 @@ setup(
         "console_scripts": [
             "face_tracker_node = face_tracker_ros.face_tracker_node:main",
             "video_source_node = face_tracker_ros.video_source_node:main",
+            "face_capture_node = face_tracker_ros.face_capture_node:main",
+            "face_reenactment_node = face_tracker_ros.face_reenactment_node:main",
             "face_tracker_demo = face_tracker_ros.demo:main",
             "face-tracker = face_tracker_core.cli.main:main",
         ],

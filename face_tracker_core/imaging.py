@@ -37,6 +37,35 @@ SUPPORTED_ENCODINGS: Tuple[str, ...] = tuple(_ENCODINGS)
 _DEPTH_LIKE = ("32FC1", "16SC1", "32SC1", "64FC1", "32FC3", "32FC2")
 
 
+def check_raw(data_len: int, height: int, width: int, encoding: str, step: int) -> Tuple[int, int, int]:
+    """Validate ``sensor_msgs/Image`` fields without decoding.
+
+    Returns:
+        ``(channels, bytes_per_channel, row_bytes)``.
+
+    Raises:
+        ImageDecodeError: zero size, unknown/depth encoding, ``step`` too small, short data.
+    """
+    if height <= 0 or width <= 0:
+        raise ImageDecodeError(f"empty image ({width}x{height})")
+    if encoding in _DEPTH_LIKE:
+        raise ImageDecodeError(
+            f"encoding '{encoding}' is a depth/float image, not a camera image; "
+            "remap the tracker's 'image' topic to a colour or mono camera stream")
+    if encoding not in _ENCODINGS:
+        raise ImageDecodeError(
+            f"unsupported encoding '{encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})")
+    channels, depth, _code = _ENCODINGS[encoding]
+    row_bytes = width * channels * depth
+    if step < row_bytes:
+        raise ImageDecodeError(
+            f"step {step} too small for {width} px of '{encoding}' (needs >= {row_bytes})")
+    if data_len < step * (height - 1) + row_bytes:
+        raise ImageDecodeError(
+            f"data has {data_len} bytes, needs {step * height} for {height} rows of step {step}")
+    return channels, depth, row_bytes
+
+
 def decode_raw(
     data: bytes | bytearray | memoryview | np.ndarray,
     height: int,
@@ -61,25 +90,9 @@ def decode_raw(
     Raises:
         ImageDecodeError: zero size, unknown/depth encoding, ``step`` too small, short data.
     """
-    if height <= 0 or width <= 0:
-        raise ImageDecodeError(f"empty image ({width}x{height})")
-    if encoding in _DEPTH_LIKE:
-        raise ImageDecodeError(
-            f"encoding '{encoding}' is a depth/float image, not a camera image; "
-            "remap the tracker's 'image' topic to a colour or mono camera stream")
-    if encoding not in _ENCODINGS:
-        raise ImageDecodeError(
-            f"unsupported encoding '{encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})")
-    channels, depth, code = _ENCODINGS[encoding]
-    row_bytes = width * channels * depth
-    if step < row_bytes:
-        raise ImageDecodeError(
-            f"step {step} too small for {width} px of '{encoding}' (needs >= {row_bytes})")
     buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8).ravel()
-    need = step * (height - 1) + row_bytes
-    if buf.size < need:
-        raise ImageDecodeError(
-            f"data has {buf.size} bytes, needs {step * height} for {height} rows of step {step}")
+    channels, depth, row_bytes = check_raw(buf.size, height, width, encoding, step)
+    code = _ENCODINGS[encoding][2]
     # Strided view: rows may carry padding beyond row_bytes.
     rows = np.lib.stride_tricks.as_strided(buf, shape=(height, row_bytes), strides=(step, 1))
     if depth == 2:
@@ -121,11 +134,15 @@ def encode_bgr(bgr: np.ndarray, encoding: str = "bgr8") -> Tuple[bytes, int]:
     elif encoding in ("yuv422", "uyvy", "yuv422_yuy2", "yuyv"):
         if w % 2:
             raise ImageDecodeError("YUV 4:2:2 needs an even width")
-        yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
-        y, u, v = yuv[..., 0], yuv[..., 1], yuv[..., 2]
+        # BT.601 "video range", the convention of OpenCV's YUV2BGR_UYVY/YUY2 and of V4L2 cameras.
+        f = bgr.astype(np.float32)
+        b_, g_, r_ = f[..., 0], f[..., 1], f[..., 2]
+        y = np.clip(16 + (65.481 * r_ + 128.553 * g_ + 24.966 * b_) / 255, 0, 255).round().astype(np.uint8)
+        u = 128 + (-37.797 * r_ - 74.203 * g_ + 112.0 * b_) / 255
+        v = 128 + (112.0 * r_ - 93.786 * g_ - 18.214 * b_) / 255
         # 4:2:2 shares one U and one V between two horizontal pixels (average them).
-        u2 = ((u[:, 0::2].astype(np.uint16) + u[:, 1::2]) // 2).astype(np.uint8)
-        v2 = ((v[:, 0::2].astype(np.uint16) + v[:, 1::2]) // 2).astype(np.uint8)
+        u2 = np.clip((u[:, 0::2] + u[:, 1::2]) / 2, 0, 255).round().astype(np.uint8)
+        v2 = np.clip((v[:, 0::2] + v[:, 1::2]) / 2, 0, 255).round().astype(np.uint8)
         out = np.empty((h, w * 2), np.uint8)
         if encoding in ("yuv422", "uyvy"):
             out[:, 0::4], out[:, 1::4], out[:, 2::4], out[:, 3::4] = u2, y[:, 0::2], v2, y[:, 1::2]

@@ -1,0 +1,118 @@
+"""Per-frame face pipeline: detect -> track -> (identify, attributes) -> draw.
+
+One object shared by the tracker node, the demo and offline tools, so that every entry point
+behaves the same. Framework-free: frames are BGR arrays, stamps are seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from .draw import draw
+from .infer.base import FaceDetector, make_detector
+from .types import Detection, Track
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FrameResult:
+    """What the pipeline made of one frame.
+
+    Attributes:
+        items: confirmed tracks (tracking on) or raw detections (tracking off), pixels.
+        detections: the detector's raw output for the frame.
+        annotated: the frame with boxes drawn (``None`` when not requested).
+        timings_ms: ``{"detect": ..., "track": ..., "identify": ..., "total": ...}`` milliseconds.
+    """
+
+    items: List[Union[Track, Detection]]
+    detections: List[Detection]
+    annotated: Optional[np.ndarray] = None
+    timings_ms: Dict[str, float] = field(default_factory=dict)
+
+
+class FacePipeline:
+    """Detector + tracker (+ optional recognition and attributes) with hot-swappable detector.
+
+    Args:
+        detector: a ready detector, or ``None`` to build one from ``backend``/``detector_kwargs``.
+        backend: detector backend for :func:`~face_tracker_core.infer.make_detector`.
+        detector_kwargs: options of that backend (``model_path``, ``score_threshold``...).
+        tracking: follow faces with the tracker (stable ids) instead of reporting raw detections.
+        tracker_kwargs: options of :class:`~face_tracker_core.infer.tracker.Tracker`.
+        min_score: drop detections below this score before tracking.
+    """
+
+    def __init__(self, detector: Optional[FaceDetector] = None, backend: str = "default",
+                 detector_kwargs: Optional[Dict[str, Any]] = None, tracking: bool = True,
+                 tracker_kwargs: Optional[Dict[str, Any]] = None, min_score: float = 0.0) -> None:
+        self._lock = threading.Lock()
+        self.detector = detector or make_detector(backend, **(detector_kwargs or {}))
+        self.min_score = float(min_score)
+        self.tracker = None
+        if tracking:
+            self.tracker = _make_tracker(tracker_kwargs or {})
+        self.identifier = None  # set by the recognition integration (per-track identities)
+        self.attributes = None  # set by the attributes integration (per-track attributes)
+
+    def swap_detector(self, detector: FaceDetector) -> FaceDetector:
+        """Replace the detector atomically between frames; returns the old one."""
+        with self._lock:
+            old, self.detector = self.detector, detector
+        return old
+
+    def process(self, bgr: np.ndarray, stamp: Optional[float] = None, annotate: bool = True) -> FrameResult:
+        """Run the pipeline on one frame.
+
+        Args:
+            bgr: ``(H, W, 3)`` ``uint8`` BGR frame.
+            stamp: capture time in seconds (drives the tracker's time-based logic); defaults to now.
+            annotate: also return an annotated copy of the frame.
+        """
+        stamp = time.monotonic() if stamp is None else float(stamp)
+        t0 = time.perf_counter()
+        with self._lock:
+            detector = self.detector
+        dets = [d for d in detector.detect(bgr) if d.score >= self.min_score]
+        t1 = time.perf_counter()
+        items: List[Union[Track, Detection]]
+        if self.tracker is not None:
+            items = list(self.tracker.update(dets, stamp))
+        else:
+            items = list(dets)
+        t2 = time.perf_counter()
+        if self.identifier is not None and items and isinstance(items[0], Track):
+            items = list(self.identifier.annotate(bgr, items, stamp))
+        if self.attributes is not None and items and isinstance(items[0], Track):
+            items = list(self.attributes.annotate(bgr, items, stamp))
+        t3 = time.perf_counter()
+        annotated = draw(bgr, items) if annotate else None
+        t4 = time.perf_counter()
+        return FrameResult(items, dets, annotated, {
+            "detect": (t1 - t0) * 1e3, "track": (t2 - t1) * 1e3, "identify": (t3 - t2) * 1e3,
+            "draw": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3})
+
+
+def _make_tracker(kwargs: Dict[str, Any]):
+    try:
+        from .infer.tracker import Tracker
+    except ImportError:
+        log.warning("tracker unavailable: reporting per-frame detections without track ids")
+        return None
+    return Tracker(**kwargs)
+
+
+def summarize(items: Sequence[Union[Track, Detection]]) -> str:
+    """One short line describing the faces of a frame (for console summaries)."""
+    parts = []
+    for it in items:
+        tag = f"#{it.track_id}" if isinstance(it, Track) else "face"
+        parts.append(f"{tag}({it.box.x1:.0f},{it.box.y1:.0f},{it.box.width:.0f}x{it.box.height:.0f} {it.score:.2f})")
+    return " ".join(parts) or "no face"

@@ -1,0 +1,361 @@
+"""Face tracker node: camera ``image`` in; ``detections`` (vision_msgs/Detection2DArray) and
+``image_annotated`` out, with the input header copied onto both.
+
+A lifecycle node: *configure* loads the model, *activate* starts processing. With
+``autostart: true`` (plain-node mode, the default when run on its own) it walks itself to
+*active*; the launch file instead drives the transitions.
+
+Only the newest frame is ever processed: the subscription callback just stores the latest
+message and a worker thread takes it, so a camera faster than the model never builds a backlog
+(frames replaced before processing are counted as dropped in ``/diagnostics``).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Optional
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+try:
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+from vision_msgs.msg import Detection2DArray
+
+from face_tracker_core.errors import FaceTrackerError, ImageDecodeError
+from face_tracker_core.infer import available_backends, make_detector
+from face_tracker_core.pipeline import FacePipeline
+
+from .conversions import bgr_to_image, image_to_bgr, to_detection_array
+from .params import declare, describe_qos, image_qos
+
+
+class FaceTrackerNode(LifecycleNode):
+    """See the module docstring. Parameters are documented in ``config/face_tracker.yaml``."""
+
+    def __init__(self, node_name: str = "face_tracker", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        backends = available_backends()
+        self.p_backend = declare(self, "detector.backend", "default", "face detector backend",
+                                 choices=backends)
+        self.p_model = declare(self, "detector.model_path", "",
+                               "model file (.keras/.tflite/SavedModel dir) for the keras backend; "
+                               "changing it at run time hot-reloads the model")
+        self.p_score = declare(self, "detector.score_threshold", 0.5,
+                               "drop detections below this score", range=(0.0, 1.0))
+        self.p_tracking = declare(self, "tracking.enabled", True,
+                                  "follow faces with stable track ids (Detection2D.id)")
+        self.p_min_hits = declare(self, "tracking.min_hits", 2, "detections before a track is reported",
+                                  range=(1, 30), step=1)
+        self.p_max_age = declare(self, "tracking.max_age_s", 1.0,
+                                 "seconds without a detection before a track is removed", range=(0.05, 30.0))
+        self.p_reliable = declare(self, "image_qos.reliable", False,
+                                  "subscribe to images with reliable QoS (default: best effort, sensor data)",
+                                  read_only=True)
+        self.p_depth = declare(self, "image_qos.depth", 1, "image subscription queue depth",
+                               range=(1, 100), step=1, read_only=True)
+        self.p_annotate = declare(self, "publish_annotated", True, "publish image_annotated")
+        self.p_warn_s = declare(self, "no_input_warn_s", 3.0,
+                                "warn when no image arrived for this many seconds", range=(0.5, 600.0))
+        self.p_diag_period = declare(self, "diagnostics_period_s", 1.0,
+                                     "period of /diagnostics messages", range=(0.1, 60.0), read_only=True)
+        self.p_max_latency = declare(self, "diagnostics.max_latency_ms", 100.0,
+                                     "WARN above this p95 processing latency", range=(1.0, 10000.0))
+        self.p_min_rate = declare(self, "diagnostics.min_input_hz", 5.0,
+                                  "WARN below this input rate while receiving", range=(0.0, 1000.0))
+        self.p_autostart = declare(self, "autostart", True,
+                                   "configure and activate by itself (plain-node mode); "
+                                   "false = wait for lifecycle transitions", read_only=True)
+
+        self.pipeline: Optional[FacePipeline] = None
+        self._latest: Optional[Image] = None
+        self._latest_rx = 0.0
+        self._cv = threading.Condition()
+        self._worker: Optional[threading.Thread] = None
+        self._running = False
+        self._active = False
+        self._sub = None
+        self._det_pub = self._img_pub = None
+        # statistics for diagnostics (guarded by _cv)
+        self.stats = collections.Counter()
+        self._latencies = collections.deque(maxlen=200)
+        self._rx_times = collections.deque(maxlen=200)
+        self._last_error = ""
+        self._model_error = ""
+        self._last_rx_wall = time.monotonic()
+        self._last_warn = 0.0
+
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(self.p_diag_period, self._on_timer)
+        self.create_service(Trigger, "~/reload_model", self._on_reload)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        if self.p_autostart:
+            # Timer so the transitions run inside the executor, once.
+            self._autostart_timer = self.create_timer(0.0, self._do_autostart)
+
+    # ---------------------------------------------------------------- lifecycle
+    def _do_autostart(self) -> None:
+        self._autostart_timer.cancel()
+        self.destroy_timer(self._autostart_timer)
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.pipeline = FacePipeline(
+                detector=self._load_detector(self.p_backend, self.p_model),
+                tracking=self.p_tracking,
+                tracker_kwargs={"min_hits": self.p_min_hits, "max_age_s": self.p_max_age},
+                min_score=self.p_score)
+        except (FaceTrackerError, ValueError) as exc:
+            self._model_error = str(exc)
+            self.get_logger().error(f"cannot load detector: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self._model_error = ""
+        self.get_logger().info(f"detector: {self.pipeline.detector.describe()}")
+        self._det_pub = self.create_lifecycle_publisher(Detection2DArray, "detections", 10)
+        self._img_pub = self.create_lifecycle_publisher(Image, "image_annotated", image_qos(False, 1))
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        qos = image_qos(self.p_reliable, self.p_depth)
+        self._qos = qos
+        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
+        self._sub = self.create_subscription(Image, "image", self._on_image, qos, event_callbacks=events)
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="face_tracker_worker", daemon=True)
+        self._worker.start()
+        self._last_rx_wall = time.monotonic()
+        self._active = True
+        self.get_logger().info(f"processing '{self._sub.topic_name}' ({describe_qos(qos)})")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
+        if self._sub is not None:
+            self.destroy_subscription(self._sub)
+            self._sub = None
+        self._active = False
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
+        for pub in (self._det_pub, self._img_pub):
+            if pub is not None:
+                self.destroy_publisher(pub)
+        self._det_pub = self._img_pub = None
+        self.pipeline = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_worker(self) -> None:
+        with self._cv:
+            self._running = False
+            self._cv.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+            self._worker = None
+
+    # ---------------------------------------------------------------- model
+    def _load_detector(self, backend: str, model_path: str):
+        kwargs = {"score_threshold": self.p_score}
+        if model_path:
+            kwargs["model_path"] = model_path
+            if backend in ("default", "haar"):
+                backend = "keras"  # a model file always means the Keras/TFLite loader
+        return make_detector(backend, **kwargs)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        backend, model = self.p_backend, self.p_model
+        for p in params:
+            if p.name == "detector.backend":
+                backend = p.value
+            elif p.name == "detector.model_path":
+                model = p.value
+            elif p.name == "detector.score_threshold":
+                self.p_score = float(p.value)
+                if self.pipeline is not None:
+                    self.pipeline.min_score = self.p_score
+            elif p.name == "no_input_warn_s":
+                self.p_warn_s = float(p.value)
+            elif p.name == "publish_annotated":
+                self.p_annotate = bool(p.value)
+            elif p.name == "diagnostics.max_latency_ms":
+                self.p_max_latency = float(p.value)
+            elif p.name == "diagnostics.min_input_hz":
+                self.p_min_rate = float(p.value)
+        if (backend, model) != (self.p_backend, self.p_model):
+            ok, reason = self._swap_model(backend, model)
+            if not ok:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    def _swap_model(self, backend: str, model: str):
+        """Load a new detector; on success swap it in between frames, else keep the old one."""
+        try:
+            det = self._load_detector(backend, model)
+        except (FaceTrackerError, ValueError, OSError) as exc:
+            msg = f"model reload refused, keeping {self._describe_detector()}: {exc}"
+            self.get_logger().error(msg)
+            self._model_error = str(exc)
+            self.stats["reloads_refused"] += 1
+            return False, msg
+        self.p_backend, self.p_model = backend, model
+        if self.pipeline is not None:
+            self.pipeline.swap_detector(det)
+        self._model_error = ""
+        self.stats["reloads"] += 1
+        self.get_logger().info(f"detector reloaded: {det.describe()}")
+        return True, det.describe()
+
+    def _describe_detector(self) -> str:
+        return self.pipeline.detector.describe() if self.pipeline is not None else "no detector"
+
+    def _on_reload(self, request, response):
+        ok, text = self._swap_model(self.p_backend, self.p_model)
+        response.success, response.message = ok, text
+        return response
+
+    # ---------------------------------------------------------------- data path
+    def _on_image(self, msg: Image) -> None:
+        now = time.monotonic()
+        with self._cv:
+            if self._latest is not None:
+                self.stats["dropped"] += 1  # replaced before the worker took it: stale
+            self._latest, self._latest_rx = msg, now
+            self.stats["received"] += 1
+            self._rx_times.append(now)
+            self._last_rx_wall = now
+            self._cv.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while self._running and self._latest is None:
+                    self._cv.wait(timeout=0.5)
+                if not self._running:
+                    return
+                msg, rx = self._latest, self._latest_rx
+                self._latest = None
+            try:
+                self._process(msg, rx)
+            except Exception as exc:  # noqa: BLE001 - a node never dies on one bad frame
+                self.stats["errors"] += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                self.get_logger().error(f"frame skipped after an unexpected error: {self._last_error}")
+
+    def _process(self, msg: Image, rx: float) -> None:
+        try:
+            bgr = image_to_bgr(msg)
+        except ImageDecodeError as exc:
+            self.stats["bad_frames"] += 1
+            self._last_error = f"bad frame: {exc}"
+            self.get_logger().warning(
+                f"bad frame on '{self._sub.topic_name if self._sub else 'image'}' skipped: {exc}")
+            return
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        result = pipeline.process(bgr, stamp if stamp > 0 else rx, annotate=self.p_annotate)
+        if self._det_pub is not None:
+            self._det_pub.publish(to_detection_array(result.items, msg.header))
+        if self.p_annotate and self._img_pub is not None and result.annotated is not None:
+            self._img_pub.publish(bgr_to_image(result.annotated, msg.header))
+        done = time.monotonic()
+        with self._cv:
+            self.stats["processed"] += 1
+            self.stats["faces"] += len(result.items)
+            self._latencies.append((done - rx) * 1e3)
+
+    # ---------------------------------------------------------------- health
+    def _on_incompatible_qos(self, event) -> None:
+        self.stats["qos_incompatible"] += 1
+        self.get_logger().warning(
+            f"a publisher on '{self._sub.topic_name if self._sub else 'image'}' offers a QoS this subscription "
+            f"({describe_qos(self._qos)}) cannot match (policy id {event.last_policy_kind}); "
+            "set image_qos.reliable to match it")
+
+    def _on_timer(self) -> None:
+        now = time.monotonic()
+        if self._active and now - self._last_rx_wall > self.p_warn_s and now - self._last_warn > self.p_warn_s:
+            self._last_warn = now
+            topic = self._sub.topic_name if self._sub else "image"
+            pubs = self.get_publishers_info_by_topic(topic)
+            offered = "; ".join(describe_qos(p.qos_profile) for p in pubs) or "no publisher"
+            self.get_logger().warning(
+                f"no image on '{topic}' for {now - self._last_rx_wall:.1f} s "
+                f"(subscribed {describe_qos(self._qos)}; publishers: {offered})")
+        self._diag_pub.publish(self.diagnostics())
+
+    def diagnostics(self) -> DiagnosticArray:
+        """Current health as a DiagnosticArray (also published on /diagnostics)."""
+        now = time.monotonic()
+        with self._cv:
+            rx = [t for t in self._rx_times if now - t <= 5.0]
+            lat = sorted(self._latencies)
+            stats = dict(self.stats)
+        rate = (len(rx) - 1) / (rx[-1] - rx[0]) if len(rx) > 1 and rx[-1] > rx[0] else 0.0
+        p50 = lat[len(lat) // 2] if lat else 0.0
+        p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))] if lat else 0.0
+        st = DiagnosticStatus()
+        st.name = f"{self.get_name()}: face tracking"
+        st.hardware_id = self.get_fully_qualified_name()
+        level, message = DiagnosticStatus.OK, "ok"
+        if self._model_error and self.pipeline is None:
+            level, message = DiagnosticStatus.ERROR, f"no model: {self._model_error}"
+        elif not self._active:
+            level, message = DiagnosticStatus.WARN, "inactive"
+        elif now - self._last_rx_wall > self.p_warn_s:
+            level, message = DiagnosticStatus.WARN, "no input"
+        elif p95 > self.p_max_latency:
+            level, message = DiagnosticStatus.WARN, f"latency p95 {p95:.0f} ms"
+        elif rx and rate < self.p_min_rate:
+            level, message = DiagnosticStatus.WARN, f"input rate {rate:.1f} Hz"
+        elif self._model_error:
+            level, message = DiagnosticStatus.WARN, f"model reload refused: {self._model_error}"
+        st.level, st.message = level, message
+        values = {
+            "input_rate_hz": f"{rate:.2f}", "latency_p50_ms": f"{p50:.1f}", "latency_p95_ms": f"{p95:.1f}",
+            "detector": self._describe_detector(), "last_error": self._last_error,
+            "model_error": self._model_error,
+        }
+        for k in ("received", "processed", "dropped", "bad_frames", "errors", "faces", "reloads",
+                  "reloads_refused", "qos_incompatible"):
+            values[k] = str(stats.get(k, 0))
+        st.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [st]
+        return arr
+
+    def destroy_node(self):
+        self._stop_worker()
+        return super().destroy_node()
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = FaceTrackerNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()
