@@ -84,7 +84,7 @@ class FacePipeline:
         t1 = time.perf_counter()
         items: List[Union[Track, Detection]]
         if self.tracker is not None:
-            items = list(self.tracker.update(dets, stamp))
+            items = list(self.tracker.update(dets, stamp, frame=bgr))
         else:
             items = list(dets)
         t2 = time.perf_counter()

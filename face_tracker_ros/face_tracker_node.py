@@ -86,6 +86,7 @@ class FaceTrackerNode(LifecycleNode):
         # statistics for diagnostics (guarded by _cv)
         self.stats = collections.Counter()
         self._latencies = collections.deque(maxlen=200)
+        self._proc_ms = collections.deque(maxlen=200)
         self._rx_times = collections.deque(maxlen=200)
         self._last_error = ""
         self._model_error = ""
@@ -170,9 +171,12 @@ class FaceTrackerNode(LifecycleNode):
     def _load_detector(self, backend: str, model_path: str):
         kwargs = {"score_threshold": self.p_score}
         if model_path:
-            kwargs["model_path"] = model_path
-            if backend in ("default", "haar"):
-                backend = "keras"  # a model file always means the Keras/TFLite loader
+            if model_path.endswith(".xml"):
+                backend, kwargs["cascade_path"] = "haar", model_path  # an OpenCV cascade
+            else:
+                kwargs["model_path"] = model_path
+                if backend in ("default", "haar"):
+                    backend = "keras"  # a model file means the Keras/TFLite loader
         return make_detector(backend, **kwargs)
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -277,6 +281,7 @@ class FaceTrackerNode(LifecycleNode):
             self.stats["processed"] += 1
             self.stats["faces"] += len(result.items)
             self._latencies.append((done - rx) * 1e3)
+            self._proc_ms.append(result.timings_ms["total"])
 
     # ---------------------------------------------------------------- health
     def _on_incompatible_qos(self, event) -> None:
@@ -304,6 +309,7 @@ class FaceTrackerNode(LifecycleNode):
         with self._cv:
             rx = [t for t in self._rx_times if now - t <= 5.0]
             lat = sorted(self._latencies)
+            proc = sorted(self._proc_ms)
             stats = dict(self.stats)
         rate = (len(rx) - 1) / (rx[-1] - rx[0]) if len(rx) > 1 and rx[-1] > rx[0] else 0.0
         p50 = lat[len(lat) // 2] if lat else 0.0
@@ -327,6 +333,7 @@ class FaceTrackerNode(LifecycleNode):
         st.level, st.message = level, message
         values = {
             "input_rate_hz": f"{rate:.2f}", "latency_p50_ms": f"{p50:.1f}", "latency_p95_ms": f"{p95:.1f}",
+            "processing_p50_ms": f"{proc[len(proc) // 2] if proc else 0.0:.1f}",
             "detector": self._describe_detector(), "last_error": self._last_error,
             "model_error": self._model_error,
         }
