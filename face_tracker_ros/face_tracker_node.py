@@ -13,6 +13,7 @@ message and a worker thread takes it, so a camera faster than the model never bu
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 from typing import Optional
@@ -29,7 +30,7 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 
-from face_tracker_core.errors import FaceTrackerError, ImageDecodeError
+from face_tracker_core.errors import ImageDecodeError, ModelLoadError
 from face_tracker_core.infer import available_backends, make_detector
 from face_tracker_core.pipeline import FacePipeline
 
@@ -115,7 +116,7 @@ class FaceTrackerNode(LifecycleNode):
                 tracking=self.p_tracking,
                 tracker_kwargs={"min_hits": self.p_min_hits, "max_age_s": self.p_max_age},
                 min_score=self.p_score)
-        except (FaceTrackerError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
             self._model_error = str(exc)
             self.get_logger().error(f"cannot load detector: {exc}")
             return TransitionCallbackReturn.FAILURE
@@ -171,6 +172,8 @@ class FaceTrackerNode(LifecycleNode):
     def _load_detector(self, backend: str, model_path: str):
         kwargs = {"score_threshold": self.p_score}
         if model_path:
+            if not os.path.exists(model_path):
+                raise ModelLoadError(f"{model_path}: no such model file")
             if model_path.endswith(".xml"):
                 backend, kwargs["cascade_path"] = "haar", model_path  # an OpenCV cascade
             else:
@@ -208,7 +211,7 @@ class FaceTrackerNode(LifecycleNode):
         """Load a new detector; on success swap it in between frames, else keep the old one."""
         try:
             det = self._load_detector(backend, model)
-        except (FaceTrackerError, ValueError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to load refuses the new model
             msg = f"model reload refused, keeping {self._describe_detector()}: {exc}"
             self.get_logger().error(msg)
             self._model_error = str(exc)

@@ -41,7 +41,10 @@ class HaarFaceDetector(FaceDetector):
         path = cascade_path or os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
         if not os.path.isfile(path):
             raise ModelLoadError(f"{path}: Haar cascade file not found")
-        self._cascade = cv2.CascadeClassifier(path)
+        try:
+            self._cascade = cv2.CascadeClassifier(path)
+        except (cv2.error, SystemError) as exc:  # OpenCV raises on malformed XML
+            raise ModelLoadError(f"{path}: not a valid Haar cascade XML ({exc})") from exc
         if self._cascade.empty():
             raise ModelLoadError(f"{path}: not a valid Haar cascade XML")
         self.path = path
