@@ -56,6 +56,8 @@ def check_raw(data_len: int, height: int, width: int, encoding: str, step: int) 
         raise ImageDecodeError(
             f"unsupported encoding '{encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})")
     channels, depth, _code = _ENCODINGS[encoding]
+    if channels == 2 and width % 2:
+        raise ImageDecodeError(f"'{encoding}' (YUV 4:2:2) needs an even width, got {width}")
     row_bytes = width * channels * depth
     if step < row_bytes:
         raise ImageDecodeError(
@@ -105,7 +107,10 @@ def decode_raw(
         img = rows.reshape(height, width, channels)
     if code is None:
         return np.ascontiguousarray(img).copy()
-    return cv2.cvtColor(np.ascontiguousarray(img), code)
+    try:
+        return cv2.cvtColor(np.ascontiguousarray(img), code)
+    except cv2.error as exc:  # should not happen after check_raw; never let OpenCV crash a caller
+        raise ImageDecodeError(f"cannot convert '{encoding}' {width}x{height}: {exc}") from exc
 
 
 def encode_bgr(bgr: np.ndarray, encoding: str = "bgr8") -> Tuple[bytes, int]:
