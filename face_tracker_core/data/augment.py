@@ -30,6 +30,7 @@ import copy
 import logging
 import multiprocessing
 import os
+import threading
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -303,6 +304,19 @@ def _augment_one(job: Tuple[Sample, str, int, int, int, bool]) -> Tuple[List[Sam
     return written, None, dropped, kept
 
 
+def _pool_context():
+    """``fork`` (fast: workers inherit the imports) when this process runs no other thread;
+    otherwise ``forkserver``, because forking a process with TensorFlow/ROS threads can deadlock."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("forkserver")
+    try:
+        ctx.set_forkserver_preload([__name__])  # import albumentations once, in the server
+    except Exception:  # noqa: BLE001 - older Pythons: workers import it themselves
+        pass
+    return ctx
+
+
 def augment_samples(samples: Sequence[Sample], out_dir: str, variants: Optional[int] = None,
                     config: Optional[Mapping[str, Any]] = None, workers: int = 2, seed: Optional[int] = None,
                     jpeg_quality: int = 95, embed_image: bool = False) -> AugmentReport:
@@ -347,8 +361,7 @@ def augment_samples(samples: Sequence[Sample], out_dir: str, variants: Optional[
         results = map(_augment_one, jobs)
         pool = None
     else:
-        # forkserver: safe even if this process already runs TensorFlow/ROS threads (fork is not).
-        ctx = multiprocessing.get_context("forkserver")
+        ctx = _pool_context()
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg,))
         results = pool.map(_augment_one, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
     try:
