@@ -106,7 +106,7 @@ def contact_sheet(items: Sequence[Tuple[np.ndarray, Sequence[BBox], str]], path:
         r, c = divmod(k, cols)
         y0, x0 = r * (thumb + cap_h), c * thumb
         sheet[y0:y0 + thumb, x0:x0 + thumb] = t
-        cv2.putText(sheet, caption[:thumb // 7], (x0 + 3, y0 + thumb + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+        cv2.putText(sheet, caption[:thumb // 8], (x0 + 3, y0 + thumb + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                     (230, 230, 230), 1, cv2.LINE_AA)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if not cv2.imwrite(path, sheet):

@@ -74,6 +74,14 @@ def _load_rgb(sample: Sample) -> Optional[np.ndarray]:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def _is_ok(*item):
+    return item[-1]
+
+
+def _drop_ok(*item):
+    return item[:-1]
+
+
 def _finish(ds, n: int, batch_size: int, shuffle: bool, cache: Union[bool, str], seed: int,
             drop_remainder: bool, to_float):
     tf = _tf()
@@ -127,7 +135,7 @@ def single_face_dataset(samples: Sequence[Sample], image_size: int = 120, batch_
 
     ds = tf.data.Dataset.from_tensor_slices((np.arange(len(samples), dtype=np.int64), classes, boxes))
     ds = ds.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.filter(lambda img, c, b, ok: ok).map(lambda img, c, b, ok: (img, c, b))
+    ds = ds.filter(_is_ok).map(_drop_ok)
 
     def to_float(img, c, b):
         return tf.cast(img, tf.float32) / 255.0, (c, b)
@@ -200,7 +208,7 @@ def multi_face_dataset(samples: Sequence[Sample], image_size: Tuple[int, int] = 
 
     ds = tf.data.Dataset.from_tensor_slices(np.arange(len(samples), dtype=np.int64))
     ds = ds.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.filter(lambda img, b, v, ok: ok).map(lambda img, b, v, ok: (img, b, v))
+    ds = ds.filter(_is_ok).map(_drop_ok)
 
     def to_float(img, b, v):
         return tf.cast(img, tf.float32) / 255.0, (b, v)
