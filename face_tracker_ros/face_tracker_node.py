@@ -257,6 +257,8 @@ class FaceTrackerNode(LifecycleNode):
             try:
                 self._process(msg, rx)
             except Exception as exc:  # noqa: BLE001 - a node never dies on one bad frame
+                if not self.context.ok():
+                    return  # shutting down: publishers are gone, nothing to report
                 self.stats["errors"] += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"
                 self.get_logger().error(f"frame skipped after an unexpected error: {self._last_error}")

@@ -88,7 +88,9 @@ class VideoSourceNode(Node):
         self.count += 1
 
     def destroy_node(self):
-        self.source.close()
+        source = getattr(self, "source", None)  # absent when the source failed to open
+        if source is not None:
+            source.close()
         return super().destroy_node()
 
 

@@ -19,7 +19,7 @@ NODES = (
     ("face_tracker_node", "face_tracker", "face_tracker.yaml", None),
 )
 ARGUMENTS = {
-    "image": ("/camera/image_raw", "camera image topic the tracker subscribes to"),
+    "image": ("/camera/image_raw", "camera image topic the tracker subscribes to (absolute name)"),
     "namespace": ("face_tracker", "namespace of the tracker's outputs"),
     "params_file": ("", "tracker parameters YAML (default: the package's config/face_tracker.yaml)"),
     "start_source": ("true", "start video_source_node (false when a camera driver already runs)"),
@@ -39,6 +39,7 @@ def generate_launch_description():
     from launch_ros.actions import LifecycleNode, Node
     from launch_ros.event_handlers import OnStateTransition
     from launch_ros.events.lifecycle import ChangeState
+    from launch_ros.parameter_descriptions import ParameterValue
     from lifecycle_msgs.msg import Transition
 
     share = get_package_share_directory(PACKAGE)
@@ -54,7 +55,9 @@ def generate_launch_description():
                                  condition=IfCondition(LaunchConfiguration("fastdds_profile")))
     source = Node(
         package=PACKAGE, executable="video_source_node", name="video_source", output="screen",
-        parameters=[os.path.join(cfg, "video_source.yaml"), {"source": LaunchConfiguration("source")}],
+        parameters=[os.path.join(cfg, "video_source.yaml"),
+                    # value_type=str: source:=0 (a camera index) would otherwise reach the node as an int
+                    {"source": ParameterValue(LaunchConfiguration("source"), value_type=str)}],
         remappings=[("image", image), ("camera_info", camera_info)],
         condition=IfCondition(LaunchConfiguration("start_source")))
     tracker = LifecycleNode(

@@ -36,9 +36,11 @@ fi
 want="$(stamp_of "${reqs[@]}" setup.py)"
 if [ "$(cat .venv/.ft_deps 2>/dev/null)" != "$want" ]; then
   log "installing Python dependencies (${reqs[*]}); the first time takes a few minutes"
-  python -m pip install -q --disable-pip-version-check --upgrade pip
-  python -m pip install -q --disable-pip-version-check "${pip_args[@]}"
-  python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  # (this machine's pip config names local mirrors that may be absent: drop those warnings)
+  quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+  quiet python -m pip install -q --disable-pip-version-check --upgrade pip
+  quiet python -m pip install -q --disable-pip-version-check "${pip_args[@]}"
+  quiet python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . >/dev/null
   echo "$want" > .venv/.ft_deps
 fi
 
