@@ -30,7 +30,10 @@ def _load(path):
 
 def _console_scripts():
     eps = importlib.metadata.entry_points(group="console_scripts")
-    return {ep.name: ep.value for ep in eps if ep.dist is not None and ep.dist.name == "face_tracker_ros"}
+    def norm(name):
+        return name.lower().replace("_", "-").replace(".", "-")
+
+    return {ep.name: ep.value for ep in eps if ep.dist is not None and norm(ep.dist.name) == "face-tracker-ros"}
 
 
 def _flatten(d, prefix=""):

@@ -35,8 +35,9 @@ def test_colcon_build_installs_share_files(tmp_path):
         assert (share / rel).is_file(), rel
     for launch in os.listdir(os.path.join(ROOT, "launch")):
         assert (share / "launch" / launch).is_file(), launch
-    for asset in os.listdir(os.path.join(ROOT, "face_tracker_core", "assets")):
-        if os.path.isfile(os.path.join(ROOT, "face_tracker_core", "assets", asset)):
+    assets = os.path.join(ROOT, "face_tracker_core", "assets")
+    for asset in (os.listdir(assets) if os.path.isdir(assets) else []):
+        if os.path.isfile(os.path.join(assets, asset)):
             assert (share / "models" / asset).is_file(), asset
     libexec = tmp_path / "install" / "face_tracker_ros" / "lib" / "face_tracker_ros"
     for exe in ("face_tracker_node", "video_source_node", "face_tracker_demo", "face-tracker"):
