@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Union
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -116,3 +116,57 @@ def summarize(items: Sequence[Union[Track, Detection]]) -> str:
         tag = f"#{it.track_id}" if isinstance(it, Track) else "face"
         parts.append(f"{tag}({it.box.x1:.0f},{it.box.y1:.0f},{it.box.width:.0f}x{it.box.height:.0f} {it.score:.2f})")
     return " ".join(parts) or "no face"
+
+
+class PerTrackCache:
+    """Runs an expensive per-face model once per confirmed track, then only every ``refresh_s``.
+
+    Recognition and attributes need not run on every frame: a face's identity or attributes do
+    not change between frames. The first result arrives on the frame a track is confirmed; tracks
+    that disappear are forgotten.
+
+    Args:
+        compute: ``compute(bgr, boxes) -> list`` with one value per box (pixels of ``bgr``).
+        apply: ``apply(track, value) -> Track`` returning the track with the value attached.
+        refresh_s: seconds between re-computations for one track (stamps of the frames).
+        max_per_frame: most faces computed in one frame (others wait for the next frames), so a
+            crowd never stalls the pipeline.
+    """
+
+    def __init__(self, compute: Callable[[np.ndarray, List], List[Any]],
+                 apply: Callable[[Track, Any], Track], refresh_s: float = 2.0, max_per_frame: int = 4) -> None:
+        self.compute, self.apply = compute, apply
+        self.refresh_s, self.max_per_frame = float(refresh_s), int(max_per_frame)
+        self._cache: Dict[str, Tuple[float, Any]] = {}
+
+    def annotate(self, bgr: np.ndarray, tracks: Sequence[Track], stamp: float) -> List[Track]:
+        live = {t.track_id for t in tracks}
+        for tid in [k for k in self._cache if k not in live]:
+            del self._cache[tid]
+        due = [t for t in tracks if t.confirmed and t.time_since_update == 0.0 and
+               (t.track_id not in self._cache or stamp - self._cache[t.track_id][0] >= self.refresh_s)]
+        # never computed first, then the stalest
+        due.sort(key=lambda t: self._cache.get(t.track_id, (-1e18, None))[0])
+        due = due[: self.max_per_frame]
+        if due:
+            values = self.compute(bgr, [t.box for t in due])
+            for t, v in zip(due, values):
+                self._cache[t.track_id] = (stamp, v)
+        return [self.apply(t, self._cache[t.track_id][1]) if t.track_id in self._cache else t for t in tracks]
+
+    def forget(self, track_id: Optional[str] = None) -> None:
+        """Drop cached results (all, or one track's) so they are computed again."""
+        if track_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(track_id, None)
+
+
+def with_attributes(track: Track, attributes: Sequence[Tuple[str, float]]) -> Track:
+    """``apply`` function for :class:`PerTrackCache` computing attributes."""
+    return replace(track, attributes=tuple(attributes))
+
+
+def with_identity(track: Track, identity: Tuple[str, float]) -> Track:
+    """``apply`` function for :class:`PerTrackCache` computing ``(name, score)`` identities."""
+    return replace(track, identity=identity[0], identity_score=float(identity[1]))
