@@ -1,0 +1,653 @@
+"""Multi-face tracker: Kalman motion, two-stage ByteTrack association, optional appearance re-id.
+
+Per call of :meth:`Tracker.update` (one frame, stamp in seconds):
+
+1. **Predict** every track to the frame's stamp with a constant-velocity Kalman filter over
+   ``(cx, cy, w, h)`` (:mod:`.kalman`); ``dt`` comes from the stamps, so irregular frame rates and
+   dropped frames are a longer step, not a miss.
+2. **Associate** detections to tracks with the Hungarian algorithm
+   (:func:`scipy.optimize.linear_sum_assignment`) on IoU, ByteTrack-style in stages:
+
+   a. confirmed tracks matched on the previous update  <->  *high-score* detections
+      (``score >= high_score``), gate ``iou_threshold``;
+   b. confirmed tracks that are coasting (missed recently)  <->  the remaining high-score
+      detections, on a *buffered* IoU (both boxes grown by ``lost_buffer`` of their size, so a face
+      that re-appears a little off its predicted position is still caught), gate ``iou_threshold``;
+   c. still-unmatched confirmed tracks that were matched on the previous update  <->  *low-score*
+      detections (``low_score <= score < high_score``), gate ``low_iou_threshold``: a face that
+      turned or blurred keeps its track instead of being dropped;
+   d. tentative tracks  <->  the remaining high-score detections, gate ``iou_threshold``.
+
+   Tracked faces pick first (a then b), so a face coming out of an occlusion cannot steal the
+   detection of the face that hid it.
+3. **Birth and death.** Left-over detections with ``score >= new_track_score`` start *tentative*
+   tracks; a tentative track is *confirmed* after ``min_hits`` matched updates and dies at its first
+   unmatched update. A confirmed track dies when ``max_age_s`` **seconds** (not frames) have passed
+   since its last detection, so frame drops do not break tracks.
+4. **Output**: :meth:`Tracker.update` returns the confirmed tracks matched in this frame, plus
+   those coasting for at most ``report_lost_s`` seconds (with their predicted box). Boxes are the
+   Kalman posterior, i.e. smoothed (see the smoothing settings below).
+
+Ids are short decimal strings (``"1"``, ``"2"``, ...) that are never reused within a tracker's
+lifetime (also not across :meth:`Tracker.reset` unless asked), so a consumer keeping per-id state is
+never confused by a recycled id.
+
+Appearance re-identification (optional, off unless a hook is set or embeddings are passed)
+-----------------------------------------------------------------------------------------
+Motion alone cannot tell that a face which left the view (or stayed hidden longer than
+``max_age_s``) and came back is the same person. With an *appearance hook* the tracker keeps one
+L2-normalised embedding per confirmed track (a running average refreshed at most every
+``appearance_interval_s`` seconds, only from detections that overlap no other detection) and
+remembers the embeddings of removed tracks for ``appearance_memory_s`` seconds. When a detection
+would start a new track, its embedding is compared (cosine) with those of the coasting and the
+remembered tracks; the best match above ``appearance_threshold`` gives the new track the old id
+(and the old track's confirmed status, so it is reported at once).
+
+The hook interface::
+
+    def hook(frame, detections) -> np.ndarray | None
+
+* ``frame``: whatever was passed as ``update(..., frame=...)`` (typically the ``(H, W, 3)`` uint8
+  BGR image the detections were computed on), or ``None`` when the caller passed none (a hook may
+  then use its own reference to the current image);
+* ``detections``: the :class:`~face_tracker_core.types.Detection` objects that need an embedding
+  this frame (usually none or a few: only births and periodic refreshes, so a 10-30 ms embedder is
+  affordable);
+* returns a ``(len(detections), D)`` float array, one embedding per detection in the same order
+  (any scale: the tracker normalises; a row of zeros or NaNs means "no embedding for this one"), or
+  ``None`` to skip appearance this frame. Exceptions are logged and treated as ``None``.
+
+Callers that already compute embeddings for every detection (e.g. for recognition) can instead
+pass ``update(..., embeddings=E)`` with ``E`` ``(len(detections), D)``; the hook is then not called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ..types import BBox, Detection, Track
+from .kalman import BoxKalman, xyxy_to_z, z_to_xyxy
+
+log = logging.getLogger(__name__)
+
+#: ``hook(frame, detections) -> (len(detections), D) array or None``; see the module docstring.
+AppearanceHook = Callable[[Optional[np.ndarray], Sequence[Detection]], Optional[np.ndarray]]
+
+
+@dataclass
+class TrackerConfig:
+    """Tracker settings (all optional; units in the names: ``_s`` seconds, ``_std`` see below).
+
+    Association:
+        high_score: detections at or above this score are matched first and may start tracks.
+        low_score: detections below this are ignored; those in ``[low_score, high_score)`` can only
+            extend an existing track (ByteTrack's second stage).
+        new_track_score: minimum score to start a track; ``None`` = ``high_score``.
+        iou_threshold: minimum IoU between a track's predicted box and a high-score detection.
+        low_iou_threshold: minimum IoU for the low-score stage (stricter: such detections are
+            less trustworthy).
+        lost_buffer: for coasting tracks, both boxes are grown by this fraction of their width and
+            height on each side before the IoU (buffered IoU), so a re-appearing face a bit off
+            its prediction is still matched. 0 disables.
+
+    Life cycle:
+        min_hits: matched updates before a track is confirmed (reported). 1 = report at once.
+        max_age_s: seconds without a detection after which a confirmed track is removed.
+        report_lost_s: confirmed tracks that missed their detection for at most this many seconds
+            are still returned by :meth:`Tracker.update` with their predicted box (0 = only tracks
+            matched in this frame).
+
+    Smoothing (Kalman noise, relative to the box height ``h``, see :mod:`.kalman`):
+        measurement_std: detector box noise, fraction of ``h``; larger = smoother, more lag.
+        accel_std: centre acceleration noise, ``h`` per s²; larger = less lag, more jitter.
+        size_accel_std: size acceleration noise, ``h`` per s².
+        init_velocity_std: velocity prior of a new track, ``h`` per s.
+
+    Appearance (only used with a hook or ``embeddings``):
+        appearance_threshold: cosine similarity needed to give a new detection an old id; set it
+            to your embedder's same-person cosine (0.8 suits dlib's ResNet, whose documented
+            same-person distance 0.6 is a cosine of about 0.82).
+        appearance_interval_s: refresh a track's embedding at most this often.
+        appearance_momentum: weight of the old embedding in the running average (0..1).
+        appearance_memory_s: how long a removed track's embedding is remembered.
+        max_gallery: most removed tracks remembered (oldest forgotten first).
+    """
+
+    high_score: float = 0.5
+    low_score: float = 0.1
+    new_track_score: Optional[float] = None
+    iou_threshold: float = 0.3
+    low_iou_threshold: float = 0.5
+    lost_buffer: float = 0.3
+    min_hits: int = 2
+    max_age_s: float = 1.0
+    report_lost_s: float = 0.1
+    lost_gate: float = 9.49
+    lost_max_dist: float = 1.5
+    smooth_min_cutoff_hz: float = 1.0
+    smooth_beta: float = 5.0
+    measurement_std: float = 0.05
+    accel_std: float = 2.0
+    size_accel_std: float = 1.0
+    init_velocity_std: float = 2.0
+    appearance_threshold: float = 0.8
+    appearance_interval_s: float = 0.5
+    appearance_momentum: float = 0.7
+    appearance_memory_s: float = 60.0
+    max_gallery: int = 100
+
+    def validate(self) -> "TrackerConfig":
+        """Check ranges; raises ``ValueError`` naming the bad setting. Returns ``self``."""
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ValueError(f"tracker config: {msg}")
+
+        for name in ("high_score", "low_score", "iou_threshold", "low_iou_threshold", "appearance_momentum"):
+            v = getattr(self, name)
+            need(isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= 1.0,
+                 f"{name}={v!r} must be in [0, 1]")
+        need(self.low_score <= self.high_score, f"low_score={self.low_score} must be <= high_score={self.high_score}")
+        if self.new_track_score is not None:
+            need(0.0 <= self.new_track_score <= 1.0, f"new_track_score={self.new_track_score!r} must be in [0, 1]")
+        need(self.iou_threshold > 0.0, "iou_threshold must be > 0 (0 would match disjoint boxes)")
+        need(self.low_iou_threshold > 0.0, "low_iou_threshold must be > 0")
+        need(int(self.min_hits) == self.min_hits and self.min_hits >= 1, f"min_hits={self.min_hits!r} must be an integer >= 1")
+        for name in ("max_age_s", "measurement_std"):
+            v = getattr(self, name)
+            need(math.isfinite(v) and v > 0.0, f"{name}={v!r} must be > 0")
+        for name in ("report_lost_s", "lost_gate", "lost_max_dist", "smooth_min_cutoff_hz", "smooth_beta", "lost_buffer", "accel_std", "size_accel_std", "init_velocity_std",
+                     "appearance_interval_s", "appearance_memory_s"):
+            v = getattr(self, name)
+            need(math.isfinite(v) and v >= 0.0, f"{name}={v!r} must be >= 0")
+        need(-1.0 <= self.appearance_threshold <= 1.0, "appearance_threshold must be a cosine in [-1, 1]")
+        need(int(self.max_gallery) == self.max_gallery and self.max_gallery >= 0, "max_gallery must be an integer >= 0")
+        return self
+
+    @classmethod
+    def from_dict(cls, config: Dict[str, object]) -> "TrackerConfig":
+        """Build from a mapping; unknown keys raise ``ValueError`` listing the valid ones."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - names)
+        if unknown:
+            raise ValueError(f"tracker config: unknown setting(s) {unknown} (valid: {sorted(names)})")
+        return cls(**config).validate()
+
+
+class _Meta:
+    """Book-keeping of one track beside its row in the Kalman arrays."""
+
+    __slots__ = ("track_id", "hits", "confirmed", "last_update", "matched_prev", "score", "label",
+                 "landmarks", "embedding", "emb_stamp")
+
+    def __init__(self, track_id: str, stamp: float, det: Detection) -> None:
+        self.track_id = track_id
+        self.hits = 1
+        self.confirmed = False
+        self.last_update = stamp
+        self.matched_prev = True     # matched on the latest update (set at the end of each update)
+        self.score = det.score
+        self.label = det.label
+        self.landmarks = det.landmarks
+        self.embedding: Optional[np.ndarray] = None
+        self.emb_stamp = -math.inf
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of corner boxes.
+
+    Args:
+        a: ``(N, 4)`` boxes ``(x1, y1, x2, y2)`` in pixels.
+        b: ``(M, 4)`` boxes.
+
+    Returns:
+        ``(N, M)`` IoU in [0, 1] (0 for empty boxes).
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    ix = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    iy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.maximum(ix, 0.0) * np.maximum(iy, 0.0)
+    area_a = np.maximum(a[:, 2] - a[:, 0], 0.0) * np.maximum(a[:, 3] - a[:, 1], 0.0)
+    area_b = np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0.0, inter / union, 0.0)
+
+
+def _grow(boxes: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """Grow corner boxes by ``frac`` (broadcast) of their width/height on every side."""
+    w = (boxes[..., 2] - boxes[..., 0]) * frac
+    h = (boxes[..., 3] - boxes[..., 1]) * frac
+    return np.stack([boxes[..., 0] - w, boxes[..., 1] - h, boxes[..., 2] + w, boxes[..., 3] + h], axis=-1)
+
+
+def _assign(score: np.ndarray, threshold: float):
+    """Hungarian maximisation of ``score`` (``(N, M)``), pairs below ``threshold`` dropped."""
+    if score.size == 0:
+        return np.empty(0, dtype=int), np.empty(0, dtype=int)
+    rows, cols = linear_sum_assignment(score, maximize=True)
+    keep = score[rows, cols] >= threshold
+    return rows[keep], cols[keep]
+
+
+class Tracker:
+    """Tracks faces across frames; see the module docstring for the algorithm and the hook.
+
+    Args:
+        appearance: optional appearance hook ``fn(frame, detections) -> (N, D) array | None``.
+        **config: :class:`TrackerConfig` settings (``high_score=0.5``, ``low_score=0.1``,
+            ``min_hits=2``, ``max_age_s=1.0``, ``iou_threshold=0.3``, ...).
+
+    Raises:
+        ValueError: an unknown or out-of-range setting.
+
+    Example::
+
+        tracker = Tracker(min_hits=2, max_age_s=1.0)
+        for stamp, frame in frames:
+            tracks = tracker.update(detector.detect(frame), stamp)   # confirmed tracks
+    """
+
+    def __init__(self, appearance: Optional[AppearanceHook] = None, **config) -> None:
+        self.config = TrackerConfig.from_dict(config)
+        self._appearance = appearance
+        self._next_id = 1
+        self.reset()
+
+    # -- configuration ------------------------------------------------------------------------
+    def configure(self, **changes) -> None:
+        """Change settings in place (tracks are kept); raises ``ValueError`` and changes nothing
+        when a value is invalid."""
+        merged = dataclasses.asdict(self.config)
+        merged.update(changes)
+        self.config = TrackerConfig.from_dict(merged)
+        self._kf = self._make_filter()
+
+    def set_appearance_hook(self, fn: Optional[AppearanceHook]) -> None:
+        """Install (or with ``None`` remove) the appearance hook; see the module docstring."""
+        self._appearance = fn
+
+    def _make_filter(self) -> BoxKalman:
+        c = self.config
+        return BoxKalman(measurement_std=c.measurement_std, accel_std=c.accel_std,
+                         size_accel_std=c.size_accel_std, init_velocity_std=c.init_velocity_std)
+
+    def reset(self, restart_ids: bool = False) -> None:
+        """Forget all tracks, the appearance memory and the clock.
+
+        Args:
+            restart_ids: also restart ids at ``"1"``. Off by default so that an id is never
+                reused for a different face by the same tracker.
+        """
+        self._kf = self._make_filter()
+        self._mean = np.zeros((0, 8))
+        self._cov = np.zeros((0, 8, 8))
+        self._out = np.zeros((0, 4))           # smoothed output boxes (cx, cy, w, h)
+        self._meta: List[_Meta] = []
+        self._gallery: Dict[str, tuple] = {}   # id -> (embedding, last seen stamp), insertion = age order
+        self._stamp: Optional[float] = None
+        if restart_ids:
+            self._next_id = 1
+
+    # -- queries ------------------------------------------------------------------------------
+    @property
+    def stamp(self) -> Optional[float]:
+        """Stamp (seconds) of the latest update, ``None`` before the first."""
+        return self._stamp
+
+    @property
+    def tracks(self) -> List[Track]:
+        """All live tracks (tentative, confirmed, coasting) at the latest stamp."""
+        return self._as_tracks(range(len(self._meta)))
+
+    def __len__(self) -> int:
+        return len(self._meta)
+
+    def _as_tracks(self, rows) -> List[Track]:
+        # One vectorised box conversion for all rows, then plain-float dataclasses.
+        rows = list(rows)
+        if not rows:
+            return []
+        now = self._stamp if self._stamp is not None else 0.0
+        boxes = z_to_xyxy(self._out[rows]).tolist()
+        out = []
+        for i, (x1, y1, x2, y2) in zip(rows, boxes):
+            m = self._meta[i]
+            tsu = now - m.last_update
+            fresh = tsu == 0.0
+            out.append(Track(track_id=m.track_id, box=BBox(x1, y1, x2, y2), score=m.score if fresh else 0.0,
+                             label=m.label, confirmed=m.confirmed, hits=m.hits, time_since_update=tsu,
+                             landmarks=m.landmarks if fresh else None))
+        return out
+
+    # -- the per-frame step -------------------------------------------------------------------
+    def update(self, detections: Sequence[Detection], stamp: float, frame: Optional[np.ndarray] = None,
+               embeddings: Optional[np.ndarray] = None) -> List[Track]:
+        """Advance to ``stamp`` and fold in one frame's detections.
+
+        Args:
+            detections: faces found in the frame (any order; invalid boxes, i.e. non-finite or
+                empty, are ignored).
+            stamp: capture time of the frame in seconds (monotonic within a stream; irregular
+                spacing is fine). A stamp earlier than the previous one by less than
+                ``max_age_s`` is treated as the same instant (out-of-order frame); by more, the
+                stream is taken to have restarted (e.g. a looped bag) and all tracks are dropped.
+            frame: optional image passed through to the appearance hook.
+            embeddings: optional ``(len(detections), D)`` appearance embeddings (replaces the hook).
+
+        Returns:
+            Confirmed tracks matched in this frame (plus those coasting at most ``report_lost_s``),
+            oldest track first.
+        """
+        cfg = self.config
+        stamp = float(stamp)
+        if not math.isfinite(stamp):
+            raise ValueError(f"tracker: stamp must be a finite number of seconds, got {stamp!r}")
+        dt = 0.0
+        if self._stamp is not None:
+            dt = stamp - self._stamp
+            if dt < -cfg.max_age_s:
+                log.warning("tracker: stamp went back %.3f s (stream restarted?); dropping all tracks", -dt)
+                self.reset()
+                dt = 0.0
+            elif dt < 0.0:
+                stamp, dt = self._stamp, 0.0
+        self._stamp = stamp
+
+        # 1. predict, then drop confirmed tracks too long without a detection.
+        self._mean, self._cov = self._kf.predict(self._mean, self._cov, dt)
+        self._expire(stamp)
+
+        # Detections as arrays (invalid ones skipped: a broken detector must not break tracking).
+        dets, boxes, scores, emb_rows = self._parse(detections, embeddings)
+        n_trk, n_det = len(self._meta), len(dets)
+        trk_boxes = z_to_xyxy(self._mean[:, :4]) if n_trk else np.zeros((0, 4))
+        det_track = np.full(n_det, -1, dtype=int)         # det index -> track row
+        trk_det = np.full(n_trk, -1, dtype=int)           # track row -> det index
+
+        if n_trk and n_det:
+            high = scores >= cfg.high_score
+            confirmed = np.array([m.confirmed for m in self._meta], dtype=bool)
+            recent = np.array([m.matched_prev for m in self._meta], dtype=bool)
+            iou = iou_matrix(trk_boxes, boxes)
+            # a. tracked faces vs high-score detections.
+            self._match(iou, confirmed & recent, high, cfg.iou_threshold, trk_det, det_track)
+            # b. coasting faces vs the rest, on buffered IoU.
+            lost = confirmed & ~recent
+            if lost.any():
+                biou = iou
+                if cfg.lost_buffer > 0.0:
+                    # Only the coasting rows are used by this stage, so only they are recomputed.
+                    biou = iou.copy()
+                    rows = np.flatnonzero(lost)
+                    biou[rows] = iou_matrix(_grow(trk_boxes[rows], cfg.lost_buffer), _grow(boxes, cfg.lost_buffer))
+                self._match(biou, lost, high, cfg.iou_threshold, trk_det, det_track)
+                # b2. still-unmatched coasting faces: Mahalanobis gate on the Kalman prediction,
+                # whose uncertainty has grown while coasting (a face that turned back behind an
+                # occluder re-appears far from a constant-velocity guess, but within it).
+                rows = np.flatnonzero(lost & (trk_det < 0))
+                cols = np.flatnonzero(high & (det_track < 0))
+                if cfg.lost_gate > 0.0 and rows.size and cols.size:
+                    zc = xyxy_to_z(boxes[cols])
+                    md = self._kf.gating_distance(self._mean[rows], self._cov[rows], zc)
+                    # ...but never farther than lost_max_dist box heights: after a long coast the
+                    # covariance alone would let the track grab someone else in a crowd.
+                    pm = self._mean[rows]
+                    dist = np.hypot(zc[None, :, 0] - pm[:, None, 0], zc[None, :, 1] - pm[:, None, 1])
+                    md[dist > cfg.lost_max_dist * np.maximum(pm[:, 3:4], 1.0)] = 1e9
+                    r, c = _assign(cfg.lost_gate - md, 1e-9)
+                    trk_det[rows[r]] = cols[c]
+                    det_track[cols[c]] = rows[r]
+            # c. tracked faces vs low-score detections.
+            self._match(iou, confirmed & recent, ~high, cfg.low_iou_threshold, trk_det, det_track)
+            # d. tentative tracks vs the remaining high-score detections.
+            self._match(iou, ~confirmed, high, cfg.iou_threshold, trk_det, det_track)
+
+        # Kalman correction of all matched tracks at once.
+        rows = np.flatnonzero(trk_det >= 0)
+        if rows.size:
+            z = xyxy_to_z(boxes[trk_det[rows]])
+            self._mean[rows], self._cov[rows] = self._kf.update(self._mean[rows], self._cov[rows], z)
+            for r in rows:
+                m, d = self._meta[r], dets[trk_det[r]]
+                m.hits += 1
+                m.last_update = stamp
+                m.score, m.label, m.landmarks = d.score, d.label, d.landmarks
+                if m.hits >= cfg.min_hits:
+                    m.confirmed = True
+        self._smooth(dt)
+
+        # 3. births (with appearance re-id) and deaths of unmatched tentative tracks.
+        new_score = cfg.high_score if cfg.new_track_score is None else cfg.new_track_score
+        births = [j for j in range(n_det) if det_track[j] < 0 and scores[j] >= new_score]
+        keep = np.array([m.confirmed or trk_det[i] >= 0 for i, m in enumerate(self._meta)], dtype=bool)
+        self._appearance_step(dets, boxes, emb_rows, births, trk_det, keep, stamp, frame)
+        if not keep.all():
+            self._remove(np.flatnonzero(~keep), stamp, archive=False)
+        self._birth(dets, boxes, [j for j in births if j >= 0], stamp)
+
+        for i, m in enumerate(self._meta):
+            m.matched_prev = m.last_update == stamp
+        return self._report(stamp)
+
+    # -- steps --------------------------------------------------------------------------------
+    @staticmethod
+    def _match(score: np.ndarray, trk_mask: np.ndarray, det_mask: np.ndarray, threshold: float,
+               trk_det: np.ndarray, det_track: np.ndarray) -> None:
+        rows = np.flatnonzero(trk_mask & (trk_det < 0))
+        cols = np.flatnonzero(det_mask & (det_track < 0))
+        if rows.size == 0 or cols.size == 0:
+            return
+        r, c = _assign(score[np.ix_(rows, cols)], threshold)
+        trk_det[rows[r]] = cols[c]
+        det_track[cols[c]] = rows[r]
+
+    def _parse(self, detections: Sequence[Detection], embeddings: Optional[np.ndarray]):
+        cfg = self.config
+        dets: List[Detection] = []
+        rows: List[int] = []
+        for k, d in enumerate(detections):
+            b = d.box
+            if not (d.score >= cfg.low_score and math.isfinite(d.score)):
+                continue
+            if not all(math.isfinite(v) for v in (b.x1, b.y1, b.x2, b.y2)) or b.x2 <= b.x1 or b.y2 <= b.y1:
+                log.debug("tracker: ignoring invalid detection box %s", b)
+                continue
+            dets.append(d)
+            rows.append(k)
+        boxes = np.array([d.box.as_xyxy() for d in dets], dtype=np.float64).reshape(-1, 4)
+        scores = np.array([d.score for d in dets], dtype=np.float64)
+        emb = None
+        if embeddings is not None:
+            e = np.asarray(embeddings, dtype=np.float64)
+            if e.ndim != 2 or e.shape[0] != len(detections):
+                raise ValueError(f"tracker: embeddings must be (len(detections)={len(detections)}, D), got {e.shape}")
+            emb = _normalise(e[rows]) if rows else np.zeros((0, e.shape[1]))
+        return dets, boxes, scores, emb
+
+    def _expire(self, stamp: float) -> None:
+        if not self._meta:
+            return
+        age = np.array([stamp - m.last_update for m in self._meta])
+        old = np.flatnonzero(age > self.config.max_age_s)
+        if old.size:
+            self._remove(old, stamp, archive=True)
+
+    def _remove(self, rows: np.ndarray, stamp: float, archive: bool) -> None:
+        drop = set(int(r) for r in rows)
+        if archive and self.config.max_gallery > 0:
+            for r in sorted(drop):
+                m = self._meta[r]
+                if m.confirmed and m.embedding is not None:
+                    self._gallery.pop(m.track_id, None)
+                    self._gallery[m.track_id] = (m.embedding, m.last_update)
+            while len(self._gallery) > self.config.max_gallery:
+                self._gallery.pop(next(iter(self._gallery)))
+        keep = np.array([i not in drop for i in range(len(self._meta))], dtype=bool)
+        self._mean, self._cov, self._out = self._mean[keep], self._cov[keep], self._out[keep]
+        self._meta = [m for i, m in enumerate(self._meta) if keep[i]]
+
+    def _birth(self, dets: List[Detection], boxes: np.ndarray, births: List[int], stamp: float) -> None:
+        if not births:
+            return
+        self._append_rows(*self._kf.initiate(xyxy_to_z(boxes[births])))
+        for j in births:
+            m = _Meta(str(self._next_id), stamp, dets[j])
+            self._next_id += 1
+            m.confirmed = self.config.min_hits <= 1
+            self._meta.append(m)
+
+    def _append_rows(self, mean: np.ndarray, cov: np.ndarray) -> None:
+        self._mean = np.concatenate([self._mean, mean])
+        self._cov = np.concatenate([self._cov, cov])
+        self._out = np.concatenate([self._out, mean[:, :4]])
+
+    def _smooth(self, dt: float) -> None:
+        """Output smoothing: a One-Euro filter on the Kalman boxes whose cut-off frequency rises
+        with the (Kalman) speed, so a still face is steady and a moving one does not lag."""
+        cfg = self.config
+        if cfg.smooth_min_cutoff_hz <= 0.0:
+            self._out = self._mean[:, :4].copy()
+            return
+        if dt <= 0.0 or not len(self._out):
+            return
+        h = np.maximum(self._mean[:, 3:4], 1.0)
+        cutoff = cfg.smooth_min_cutoff_hz + cfg.smooth_beta * np.abs(self._mean[:, 4:]) / h   # Hz
+        alpha = 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff * dt))
+        self._out += alpha * (self._mean[:, :4] - self._out)
+
+    def _report(self, stamp: float) -> List[Track]:
+        lim = self.config.report_lost_s
+        return self._as_tracks(i for i, m in enumerate(self._meta) if m.confirmed and stamp - m.last_update <= lim)
+
+    # -- appearance ---------------------------------------------------------------------------
+    def _appearance_step(self, dets, boxes, emb_rows, births: List[int], trk_det: np.ndarray,
+                         keep: np.ndarray, stamp: float, frame) -> None:
+        """Refresh track embeddings and give births an old id when their face is remembered.
+
+        Births that revive a track are replaced by ``-1`` in ``births`` (in place).
+        """
+        if emb_rows is None and self._appearance is None:
+            return
+        cfg = self.config
+        if self._gallery:  # forget what is too old to trust
+            for tid in [t for t, (_, seen) in self._gallery.items() if stamp - seen > cfg.appearance_memory_s]:
+                del self._gallery[tid]
+        # Candidates for an old id: confirmed tracks that are coasting and not matched now, and
+        # the remembered removed tracks.
+        lost_rows = [i for i, m in enumerate(self._meta)
+                     if m.confirmed and trk_det[i] < 0 and m.embedding is not None]
+        want_birth = births if (lost_rows or self._gallery) else []
+        # Matched confirmed tracks whose embedding is due, from detections that overlap nothing.
+        refresh = []
+        if len(dets):
+            overlap = iou_matrix(boxes, boxes)
+            np.fill_diagonal(overlap, 0.0)
+            isolated = ~(overlap > 0.0).any(axis=1)
+            if frame is not None and getattr(frame, "ndim", 0) >= 2:
+                # a face cut by the image border gives a poor embedding too
+                fh, fw = frame.shape[:2]
+                isolated &= (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= fw) & (boxes[:, 3] <= fh)
+            for i, m in enumerate(self._meta):
+                j = trk_det[i]
+                if j >= 0 and m.confirmed and isolated[j] and stamp - m.emb_stamp >= cfg.appearance_interval_s:
+                    refresh.append((i, j))
+        need = sorted(set(want_birth) | {j for _, j in refresh})
+        if not need:
+            return
+        emb = self._embed(dets, need, emb_rows, frame)
+        if emb is None:
+            return
+        row_of = {j: k for k, j in enumerate(need)}
+        valid = np.isfinite(emb).all(axis=1) & (np.abs(emb).sum(axis=1) > 0)
+        for i, j in refresh:
+            k = row_of[j]
+            if valid[k]:
+                m = self._meta[i]
+                e = emb[k] if m.embedding is None else _normalise(
+                    cfg.appearance_momentum * m.embedding + (1 - cfg.appearance_momentum) * emb[k])
+                m.embedding, m.emb_stamp = e, stamp
+        if not want_birth:
+            return
+        cand_b = [j for j in want_birth if valid[row_of[j]]]
+        gal_ids = list(self._gallery)
+        if not cand_b or not (lost_rows or gal_ids):
+            return
+        bank = np.stack([self._meta[i].embedding for i in lost_rows] + [self._gallery[t][0] for t in gal_ids])
+        sim = emb[[row_of[j] for j in cand_b]] @ bank.T
+        r, c = _assign(sim, cfg.appearance_threshold)
+        revive = []
+        for bi, ci in zip(r, c):
+            j = cand_b[bi]
+            births[births.index(j)] = -1
+            if ci < len(lost_rows):
+                revive.append((lost_rows[ci], j))
+            else:
+                revive.append((gal_ids[ci - len(lost_rows)], j))
+        for who, j in revive:
+            e = emb[row_of[j]]
+            if isinstance(who, str):   # a removed track comes back: new row, old id, confirmed.
+                emb_old, _ = self._gallery.pop(who)
+                self._append_rows(*self._kf.initiate(xyxy_to_z(boxes[j:j + 1])))
+                m = _Meta(who, stamp, dets[j])
+                m.confirmed = True
+                m.embedding, m.emb_stamp = _normalise(cfg.appearance_momentum * emb_old +
+                                                      (1 - cfg.appearance_momentum) * e), stamp
+                self._meta.append(m)
+                log.debug("tracker: id %s restored by appearance", who)
+            else:                      # a coasting track re-found far from its prediction.
+                i = who
+                mean, cov = self._kf.initiate(xyxy_to_z(boxes[j:j + 1]))
+                self._mean[i], self._cov[i], self._out[i] = mean[0], cov[0], mean[0, :4]
+                m, d = self._meta[i], dets[j]
+                m.hits += 1
+                m.last_update = stamp
+                m.score, m.label, m.landmarks = d.score, d.label, d.landmarks
+                trk_det[i] = j
+                log.debug("tracker: coasting id %s re-found by appearance", m.track_id)
+
+    def _embed(self, dets, need: List[int], emb_rows, frame) -> Optional[np.ndarray]:
+        if emb_rows is not None:
+            return emb_rows[need]
+        try:
+            out = self._appearance(frame, [dets[j] for j in need])
+        except Exception as exc:  # a failing recogniser must not stop tracking
+            log.warning("tracker: appearance hook failed (%s: %s); continuing without it", type(exc).__name__, exc)
+            return None
+        if out is None:
+            return None
+        out = np.asarray(out, dtype=np.float64)
+        if out.ndim != 2 or out.shape[0] != len(need):
+            log.warning("tracker: appearance hook returned shape %s for %d detections; ignored", out.shape, len(need))
+            return None
+        return _normalise(out)
+
+
+def embedder_hook(embedder) -> AppearanceHook:
+    """Appearance hook from a face embedder with ``embed(bgr, boxes) -> (N, D)`` (e.g. the
+    recognition embedders of :mod:`face_tracker_core.recognition`).
+
+    The hook needs the frame, so pass it: ``tracker.update(dets, stamp, frame=bgr)``; without a
+    frame it returns ``None`` (appearance skipped for that update).
+    """
+
+    def hook(frame, detections):
+        if frame is None or not len(detections):
+            return None
+        return embedder.embed(frame, [d.box for d in detections])
+
+    return hook
+
+
+def _normalise(e: np.ndarray) -> np.ndarray:
+    """L2-normalise rows (zero/NaN rows stay zero/NaN)."""
+    e = np.asarray(e, dtype=np.float64)
+    n = np.linalg.norm(e, axis=-1, keepdims=True)
+    return e / np.where(n > 0, n, 1.0)
