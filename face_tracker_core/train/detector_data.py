@@ -1,0 +1,421 @@
+"""Training data of the multi-face detector: loading, augmentation, target assignment, batches.
+
+Pure numpy + OpenCV (no tf.data) so the same pipeline feeds Keras on TensorFlow *and* on JAX
+(the GPU machine has no TensorFlow). Batches are built in worker processes from a seed derived
+from ``(seed, epoch, batch index)`` only, so a run is reproducible whatever the number of
+workers or their scheduling.
+
+Boxes are ``(x1, y1, x2, y2)`` in pixels everywhere in this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import multiprocessing as mp
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ..errors import DataError
+from ..eval.detection_split import split_of
+
+log = logging.getLogger(__name__)
+
+#: max face side (input pixels) handled by each stride; bands overlap so a face near a border
+#: trains both levels.
+LEVEL_RANGES = {8: (0.0, 64.0), 16: (32.0, 128.0), 32: (64.0, 1e9)}
+#: faces whose longest side is below this (input pixels) are "ignore": neither face nor background.
+MIN_FACE = 4.0
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".jfif", ".webp")
+
+
+@dataclasses.dataclass(frozen=True)
+class DetSample:
+    """One image for the detector.
+
+    Attributes:
+        image_path: image file.
+        boxes: ``[K, 4]`` float32 face boxes in pixels of the file (K may be 0).
+        set_name: detection set (``facemask``...), used for the split and per-set metrics.
+        split: ``train`` / ``val`` / ``test``.
+    """
+
+    image_path: str
+    boxes: np.ndarray
+    set_name: str
+    split: str
+
+
+def load_detection_set(folder: str, set_name: Optional[str] = None) -> List[DetSample]:
+    """Read one LabelMe folder (images without a JSON are negatives) and split it by file hash.
+
+    Uses the data workflow's importer (:func:`face_tracker_core.data.dataset.import_folder`) when
+    available, which reports bad files instead of crashing; a bad file is skipped with a warning.
+
+    Raises:
+        DataError: ``folder`` does not exist or holds no image.
+    """
+    if not os.path.isdir(folder):
+        raise DataError(f"{folder}: detection data folder not found")
+    set_name = set_name or os.path.basename(os.path.normpath(folder))
+    out: List[DetSample] = []
+    from ..data.dataset import import_folder
+
+    report = import_folder(folder, negatives=True, check_images=False, group_near_duplicates="none")
+    for issue in getattr(report, "errors", []) or []:
+        log.warning("%s", issue)
+    for s in report.samples:
+        boxes = np.array([b.as_xyxy() for b in s.boxes], np.float32).reshape(-1, 4)
+        out.append(DetSample(s.image_path, boxes, set_name, split_of(set_name, s.image_path)))
+    if not out:
+        raise DataError(f"{folder}: no images found")
+    out.sort(key=lambda d: d.image_path)
+    return out
+
+
+# ----------------------------------------------------------------------------- packing for a GPU host
+def pack_samples(samples: Sequence[DetSample], out_dir: str, max_side: int = 640, quality: int = 92) -> str:
+    """Write a compact copy (resized JPEGs + ``index.json``) to train on another machine.
+
+    Returns:
+        Path of ``index.json``.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    index = []
+    for i, s in enumerate(samples):
+        img = cv2.imread(s.image_path, cv2.IMREAD_COLOR)
+        if img is None:
+            log.warning("%s: unreadable, skipped", s.image_path)
+            continue
+        scale = min(1.0, max_side / max(img.shape[:2]))
+        if scale < 1.0:
+            img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)),
+                             interpolation=cv2.INTER_AREA)
+        name = f"{s.set_name}__{os.path.splitext(os.path.basename(s.image_path))[0]}.jpg"
+        cv2.imwrite(os.path.join(out_dir, name), img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        index.append({"image": name, "set": s.set_name, "split": s.split,
+                      "boxes": (s.boxes * scale).round(2).tolist()})
+    path = os.path.join(out_dir, "index.json")
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(index, fh)
+    return path
+
+
+def load_packed(index_path: str) -> List[DetSample]:
+    """Read an ``index.json`` written by :func:`pack_samples`."""
+    try:
+        with open(index_path, "r", encoding="utf-8") as fh:
+            index = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{index_path}: cannot read packed index ({exc})") from exc
+    base = os.path.dirname(index_path)
+    return [DetSample(os.path.join(base, e["image"]), np.array(e["boxes"], np.float32).reshape(-1, 4),
+                      e["set"], e["split"]) for e in index]
+
+
+# ----------------------------------------------------------------------------- targets
+def grid_points(height: int, width: int, strides: Sequence[int] = (8, 16, 32)) -> Tuple[np.ndarray, np.ndarray]:
+    """Points and strides in the order of :class:`~face_tracker_core.models.box_decoder.BoxDecoder`.
+
+    Args:
+        height: network input height, pixels (multiple of the largest stride).
+        width: network input width, pixels.
+
+    Returns:
+        ``(points [N, 2] float32 (x, y) pixels, strides [N] float32)``.
+    """
+    pts, strs = [], []
+    for s in strides:
+        h, w = height // s, width // s
+        gy, gx = np.meshgrid((np.arange(h) + 0.5) * s, (np.arange(w) + 0.5) * s, indexing="ij")
+        pts.append(np.stack([gx.ravel(), gy.ravel()], axis=1))
+        strs.append(np.full(h * w, s, np.float32))
+    return np.concatenate(pts).astype(np.float32), np.concatenate(strs)
+
+
+def assign_targets(boxes: np.ndarray, points: np.ndarray, strides: np.ndarray, ignore: Optional[np.ndarray] = None,
+                   radius: float = 1.5) -> np.ndarray:
+    """Anchor-free target assignment (FCOS centre sampling with size bands per stride).
+
+    A point of stride ``s`` is positive for a face when the face's longest side is in
+    ``LEVEL_RANGES[s]`` and the point lies within ``radius * s`` of the face centre in x and y
+    (at least the nearest point always does, so even a 5 px face gets a positive). A point claimed
+    by several faces takes the smallest. Points near an "ignore" face are excluded from the loss.
+
+    Args:
+        boxes: ``[K, 4]`` faces in input pixels.
+        points: ``[N, 2]`` point coordinates (from :func:`grid_points`).
+        strides: ``[N]`` stride of each point.
+        ignore: ``[M, 4]`` faces to ignore (too small or mostly cropped away).
+
+    Returns:
+        ``[N, 5]`` float32: channel 0 is 1 (face), 0 (background) or -1 (ignored); channels 1..4
+        the assigned box.
+    """
+    n = len(points)
+    out = np.zeros((n, 5), np.float32)
+    lo = np.zeros(n, np.float32)
+    hi = np.zeros(n, np.float32)
+    for s, (a, b) in LEVEL_RANGES.items():
+        lo[strides == s], hi[strides == s] = a, b
+
+    def candidates(bx: np.ndarray) -> np.ndarray:
+        cx = (bx[:, 0] + bx[:, 2]) / 2
+        cy = (bx[:, 1] + bx[:, 3]) / 2
+        side = np.maximum(bx[:, 2] - bx[:, 0], bx[:, 3] - bx[:, 1])
+        r = radius * strides[:, None]
+        near = (np.abs(points[:, :1] - cx[None]) < r) & (np.abs(points[:, 1:] - cy[None]) < r)
+        return near & (side[None] >= lo[:, None]) & (side[None] <= hi[:, None])
+
+    if ignore is not None and len(ignore):
+        out[candidates(ignore).any(axis=1), 0] = -1.0
+    if len(boxes):
+        cand = candidates(boxes)
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        cost = np.where(cand, area[None], np.inf)
+        best = cost.argmin(axis=1)
+        pos = np.isfinite(cost[np.arange(n), best])
+        out[pos, 0] = 1.0
+        out[pos, 1:] = boxes[best[pos]]
+    return out
+
+
+# ----------------------------------------------------------------------------- augmentation
+def _resize(img: np.ndarray, scale: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    return cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def _paste(canvas, boxes_out, ignore_out, img, boxes, region, rng, min_visible=0.6):
+    """Paste ``img`` (already scaled) into ``region`` (x0, y0, x1, y1) of ``canvas`` at a random
+    offset, cropping what does not fit; boxes follow, cropped ones become ignore."""
+    rx0, ry0, rx1, ry1 = region
+    rw, rh = rx1 - rx0, ry1 - ry0
+    h, w = img.shape[:2]
+    # Offset of the image's top-left corner relative to the region (negative = crop).
+    ox = rng.integers(min(0, rw - w), max(0, rw - w) + 1)
+    oy = rng.integers(min(0, rh - h), max(0, rh - h) + 1)
+    sx0, sy0 = max(0, -ox), max(0, -oy)
+    dx0, dy0 = rx0 + max(0, ox), ry0 + max(0, oy)
+    cw, ch = min(w - sx0, rw - max(0, ox)), min(h - sy0, rh - max(0, oy))
+    if cw <= 0 or ch <= 0:
+        return
+    canvas[dy0:dy0 + ch, dx0:dx0 + cw] = img[sy0:sy0 + ch, sx0:sx0 + cw]
+    if not len(boxes):
+        return
+    b = boxes.copy()
+    b[:, [0, 2]] += dx0 - sx0
+    b[:, [1, 3]] += dy0 - sy0
+    clipped = b.copy()
+    clipped[:, [0, 2]] = np.clip(b[:, [0, 2]], dx0, dx0 + cw)
+    clipped[:, [1, 3]] = np.clip(b[:, [1, 3]], dy0, dy0 + ch)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    vis = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
+    frac = vis / np.maximum(area, 1e-6)
+    side = np.maximum(clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1])
+    keep = (frac >= min_visible) & (side >= MIN_FACE)
+    boxes_out.append(clipped[keep])
+    ignore_out.append(clipped[~keep & (frac > 0.05)])
+
+
+def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness/contrast/colour cast, sometimes grey (IR/mono cameras), blur or noise."""
+    x = img.astype(np.float32)
+    if rng.random() < 0.8:
+        alpha = rng.uniform(0.6, 1.4)
+        beta = rng.uniform(-40, 40)
+        gains = rng.uniform(0.85, 1.15, size=3).astype(np.float32)
+        x = (x - 128.0) * alpha + 128.0 + beta
+        x = x * gains
+    if rng.random() < 0.1:
+        g = x @ np.array([0.114, 0.587, 0.299], np.float32)
+        x = np.repeat(g[..., None], 3, axis=2)
+    if rng.random() < 0.1:
+        k = int(rng.choice([3, 5]))
+        x = cv2.GaussianBlur(x, (k, k), 0)
+    if rng.random() < 0.15:
+        x = x + rng.normal(0, rng.uniform(2, 10), size=x.shape).astype(np.float32)
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation of detector training crops.
+
+    Attributes:
+        size: square crop side (pixels).
+        mosaic_prob: probability of a 2x2 mosaic of four images instead of one.
+        scale_range: random zoom relative to "longest side = size" (log-uniform).
+        flip_prob: horizontal flip probability.
+        photometric: apply :func:`_photometric`.
+    """
+
+    size: int = 416
+    mosaic_prob: float = 0.5
+    scale_range: Tuple[float, float] = (0.5, 1.6)
+    flip_prob: float = 0.5
+    photometric: bool = True
+
+
+def make_example(images: Sequence[np.ndarray], boxes: Sequence[np.ndarray], rng: np.random.Generator,
+                 cfg: AugmentConfig) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One augmented ``size x size`` crop from 1 image (or 4 for a mosaic).
+
+    Returns:
+        ``(image uint8 [S, S, 3] BGR, faces [K, 4], ignore [M, 4])`` in crop pixels.
+    """
+    s = cfg.size
+    canvas = np.zeros((s, s, 3), np.uint8)
+    out_boxes: List[np.ndarray] = []
+    out_ignore: List[np.ndarray] = []
+    lo, hi = np.log(cfg.scale_range[0]), np.log(cfg.scale_range[1])
+    if len(images) == 4:
+        cx = int(rng.uniform(0.3, 0.7) * s)
+        cy = int(rng.uniform(0.3, 0.7) * s)
+        regions = [(0, 0, cx, cy), (cx, 0, s, cy), (0, cy, cx, s), (cx, cy, s, s)]
+        for img, bx, reg in zip(images, boxes, regions):
+            # Each quadrant image fills roughly its quadrant at scale 1.
+            side = max(reg[2] - reg[0], reg[3] - reg[1])
+            scale = side / max(img.shape[:2]) * float(np.exp(rng.uniform(lo, hi)))
+            _paste(canvas, out_boxes, out_ignore, _resize(img, scale), bx * scale, reg, rng)
+    else:
+        img, bx = images[0], boxes[0]
+        scale = s / max(img.shape[:2]) * float(np.exp(rng.uniform(lo, hi)))
+        _paste(canvas, out_boxes, out_ignore, _resize(img, scale), bx * scale, (0, 0, s, s), rng)
+    faces = np.concatenate(out_boxes) if out_boxes else np.zeros((0, 4), np.float32)
+    ignore = np.concatenate(out_ignore) if out_ignore else np.zeros((0, 4), np.float32)
+    if rng.random() < cfg.flip_prob:
+        canvas = canvas[:, ::-1].copy()
+        for arr in (faces, ignore):
+            if len(arr):
+                arr[:, [0, 2]] = s - arr[:, [2, 0]]
+    if cfg.photometric:
+        canvas = _photometric(canvas, rng)
+    return canvas, faces.astype(np.float32), ignore.astype(np.float32)
+
+
+def letterbox_example(img: np.ndarray, boxes: np.ndarray, size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Deterministic validation input: letterbox to ``size x size`` (top-left aligned, zero pad)."""
+    scale = size / max(img.shape[:2])
+    r = _resize(img, scale)
+    canvas = np.zeros((size, size, 3), np.uint8)
+    canvas[:r.shape[0], :r.shape[1]] = r
+    return canvas, (boxes * scale).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- batches
+_CACHE: Dict[str, np.ndarray] = {}
+_WORKER_STATE: Dict[str, object] = {}
+
+
+def _load(path: str) -> np.ndarray:
+    img = _CACHE.get(path)
+    if img is None:
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise DataError(f"{path}: not a readable image")
+        _CACHE[path] = img
+    return img
+
+
+def _worker_init(samples, weights, cfg):
+    _WORKER_STATE.update(samples=samples, weights=weights, cfg=cfg)
+    cv2.setNumThreads(1)
+
+
+def build_batch(seed: Tuple[int, ...], batch_size: int, samples=None, weights=None,
+                cfg: Optional[AugmentConfig] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Build one batch from a seed tuple (deterministic).
+
+    Returns:
+        ``(images uint8 [B, S, S, 3] BGR, targets float32 [B, N, 5])`` (uint8 to keep the transfer
+        from worker processes small).
+    """
+    samples = samples if samples is not None else _WORKER_STATE["samples"]
+    weights = weights if weights is not None else _WORKER_STATE["weights"]
+    cfg = cfg or _WORKER_STATE["cfg"]
+    rng = np.random.default_rng(list(seed))
+    points, strides = grid_points(cfg.size, cfg.size)
+    xs = np.zeros((batch_size, cfg.size, cfg.size, 3), np.uint8)
+    ys = np.zeros((batch_size, len(points), 5), np.float32)
+    for i in range(batch_size):
+        k = 4 if rng.random() < cfg.mosaic_prob else 1
+        idx = rng.choice(len(samples), size=k, p=weights)
+        imgs = [_load(samples[j].image_path) for j in idx]
+        img, faces, ignore = make_example(imgs, [samples[j].boxes for j in idx], rng, cfg)
+        xs[i] = img
+        ys[i] = assign_targets(faces, points, strides, ignore)
+    return xs, ys
+
+
+def sampling_weights(samples: Sequence[DetSample], set_weights: Optional[Dict[str, float]] = None) -> np.ndarray:
+    """Per-sample probabilities so each set is drawn with its share ``set_weights[set]``."""
+    set_weights = set_weights or {}
+    counts: Dict[str, int] = {}
+    for s in samples:
+        counts[s.set_name] = counts.get(s.set_name, 0) + 1
+    w = np.array([set_weights.get(s.set_name, 1.0) / counts[s.set_name] for s in samples], np.float64)
+    return w / w.sum()
+
+
+class BatchStream:
+    """Deterministic stream of augmented batches, built ahead by a pool of worker processes.
+
+    Batch ``(epoch, i)`` always comes from the seed ``(seed, epoch, i)``.
+
+    Args:
+        samples: training images.
+        batch_size: images per batch.
+        steps: batches per epoch.
+        cfg: augmentation.
+        seed: base seed.
+        workers: processes (0 = build in the calling process).
+        set_weights: relative draw rate of each set.
+        prefetch: batches built ahead.
+    """
+
+    def __init__(self, samples: Sequence[DetSample], batch_size: int, steps: int, cfg: AugmentConfig,
+                 seed: int = 0, workers: int = 0, set_weights: Optional[Dict[str, float]] = None,
+                 prefetch: int = 8):
+        self.samples = list(samples)
+        self.batch_size = int(batch_size)
+        self.steps = int(steps)
+        self.cfg = cfg
+        self.seed = int(seed)
+        self.weights = sampling_weights(self.samples, set_weights)
+        self.workers = int(workers)
+        self.prefetch = int(prefetch)
+        self._pool = None
+        self._pending: Dict[Tuple[int, int], object] = {}
+
+    def _submit(self, epoch: int, i: int) -> None:
+        key = (epoch, i)
+        if key in self._pending or self._pool is None:
+            return
+        self._pending[key] = self._pool.apply_async(build_batch, ((self.seed, epoch, i), self.batch_size))
+
+    def get(self, epoch: int, i: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Batch ``i`` of ``epoch`` (``0 <= i < steps``)."""
+        if self.workers <= 0:
+            return build_batch((self.seed, epoch, i), self.batch_size, self.samples, self.weights, self.cfg)
+        if self._pool is None:
+            # "spawn", not "fork": forking a process that runs TensorFlow/JAX threads can deadlock.
+            ctx = mp.get_context("spawn")
+            self._pool = ctx.Pool(self.workers, initializer=_worker_init,
+                                  initargs=(self.samples, self.weights, self.cfg))
+        for j in range(self.prefetch + 1):
+            e, k = divmod(i + j, self.steps)
+            self._submit(epoch + e, k)
+        return self._pending.pop((epoch, i)).get()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+            self._pending.clear()

@@ -1,0 +1,78 @@
+"""Detector backends: the shipped default model, dlib HOG, Haar fallback."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from face_tracker_core.imaging import read_image
+from face_tracker_core.infer import available_backends, make_detector
+from face_tracker_core.infer import default as default_mod
+
+
+def _celeba_test_images(shared_data, n=3):
+    from face_tracker_core.eval.detection_split import split_of
+    from face_tracker_core.data.labelme import load_labelme
+
+    folder = shared_data("detection", "celeba_one_face")
+    out = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".json") and split_of("celeba_one_face", name) == "test":
+            rec = load_labelme(os.path.join(folder, name))
+            out.append((read_image(rec.image_path), rec.boxes[0]))
+        if len(out) == n:
+            break
+    return out
+
+
+def test_backends_registered():
+    names = available_backends()
+    for b in ("default", "haar", "keras", "tflite", "savedmodel", "dlib_hog", "dlib_mmod"):
+        assert b in names
+
+
+@pytest.mark.skipif(not os.path.isfile(default_mod.DEFAULT_MODEL), reason="no shipped detector")
+def test_shipped_default_model_finds_celeba_faces(shared_data):
+    det = make_detector("default")
+    assert det.name == "default" and "detector.tflite" in det.describe()
+    for img, gt in _celeba_test_images(shared_data):
+        dets = det.detect(img)
+        assert dets and max(d.box.iou(gt) for d in dets) >= 0.4
+        assert all(0 <= d.score <= 1 for d in dets)
+        assert [d.score for d in dets] == sorted((d.score for d in dets), reverse=True)
+
+
+@pytest.mark.skipif(not os.path.isfile(default_mod.DEFAULT_MODEL), reason="no shipped detector")
+def test_default_model_on_empty_and_odd_frames():
+    det = make_detector("default")
+    assert det.detect(np.zeros((480, 640, 3), np.uint8)) == []
+    for shape in ((31, 17, 3), (1080, 1920, 3), (200, 50, 3)):
+        out = det.detect(np.full(shape, 128, np.uint8))
+        for d in out:
+            assert 0 <= d.box.x1 <= d.box.x2 <= shape[1] and 0 <= d.box.y1 <= d.box.y2 <= shape[0]
+
+
+def test_default_falls_back_to_haar_with_warning_only_when_absent(monkeypatch, caplog, tmp_path):
+    monkeypatch.setattr(default_mod, "DEFAULT_MODEL", str(tmp_path / "absent.tflite"))
+    with caplog.at_level(logging.WARNING):
+        det = make_detector("default")
+    assert det.name == "haar"
+    assert any(r.levelno == logging.WARNING and "absent.tflite" in r.getMessage() for r in caplog.records)
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"\x00" * 100)
+    monkeypatch.setattr(default_mod, "DEFAULT_MODEL", str(broken))
+    from face_tracker_core.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="broken.tflite"):
+        make_detector("default")
+
+
+def test_dlib_hog_finds_a_celeba_face(shared_data):
+    pytest.importorskip("dlib")
+    det = make_detector("dlib_hog")
+    hits = 0
+    for img, gt in _celeba_test_images(shared_data):
+        dets = det.detect(img)
+        hits += bool(dets) and max(d.box.iou(gt) for d in dets) >= 0.3
+    assert hits >= 2

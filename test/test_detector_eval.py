@@ -1,0 +1,63 @@
+"""Detection metrics and the eval command."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from face_tracker_core.eval.detection_metrics import (average_precision, false_faces_per_image, match, nms,
+                                                      recall_at, summarize)
+from face_tracker_core.eval.detection_split import split_of
+
+GT = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float)
+
+
+def test_perfect_detections_give_ap_1_and_misses_lower_it():
+    assert average_precision([(GT, np.array([0.9, 0.8]), GT)]) == pytest.approx(1.0)
+    # one hit, one false positive ranked first, one face missed
+    boxes = np.array([[50, 50, 60, 60], [0, 0, 10, 10]], float)
+    ap = average_precision([(boxes, np.array([0.9, 0.8]), GT)])
+    assert ap == pytest.approx(0.5 * 0.5)
+
+
+def test_match_is_greedy_by_score_and_one_to_one():
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 11]], float)
+    tp = match(boxes, np.array([0.5, 0.9]), GT[:1], 0.5)
+    assert tp.tolist() == [False, True]
+
+
+def test_recall_false_faces_and_nms():
+    res = [(np.array([[1, 1, 11, 11]], float), np.array([0.6]), GT)]
+    assert recall_at(res, 0.4, 0.5) == pytest.approx(0.5)
+    assert recall_at(res, 0.4, 0.7) == 0.0
+    assert false_faces_per_image([(np.zeros((3, 4)), np.array([0.9, 0.2, 0.6]), np.zeros((0, 4)))], 0.5) == 2
+    keep = nms(np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], float), np.array([0.9, 0.8, 0.7]), 0.5)
+    assert keep.tolist() == [0, 2]
+    m = summarize(res, "all_faces", 0.5)
+    assert {"ap50", "ap50_95", "recall40", "mean_iou"} <= set(m)
+
+
+def test_split_is_fixed_by_file_name():
+    assert split_of("facemask", "maksssksksss0.jpg") == split_of("facemask", "other/maksssksksss0.json")
+    names = [f"img{i}.jpg" for i in range(2000)]
+    frac = np.mean([split_of("facemask", n) == "test" for n in names])
+    assert 0.2 < frac < 0.3
+
+
+def test_eval_cli_runs_baselines_on_the_same_images(tmp_path, shared_data):
+    from face_tracker_core.cli.main import main
+
+    root = os.path.dirname(shared_data("detection", "facemask"))
+    out = str(tmp_path / "ev")
+    rc = main(["eval", "detector", "--data-root", root, "--limit", "2", "--out", out,
+               "--baselines", "haar", "dlib_hog"])
+    assert rc == 0
+    report = json.load(open(os.path.join(out, "detection_eval.json")))
+    assert {"default", "haar", "dlib_hog"} <= set(report)
+    for det in report.values():
+        assert det["facemask"]["images"] == det["noface"]["images"] == 2
+        assert 0 <= det["facemask"]["ap50"] <= 1
+        assert "false_per_image" in det["noface"] and "recall40" in det["celeba_one_face"]
+    assert os.path.isfile(os.path.join(out, "pr_curve.png"))
+    assert "| default |" in open(os.path.join(out, "detection_eval.md")).read()

@@ -1,0 +1,85 @@
+"""Detector training: target assignment, deterministic batches, a tiny real training run."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from face_tracker_core.train.detector_data import (AugmentConfig, assign_targets, build_batch, grid_points,
+                                                   load_detection_set, sampling_weights)
+
+
+def test_tiny_face_gets_a_stride8_positive_and_big_face_a_coarse_one():
+    points, strides = grid_points(128, 128)
+    boxes = np.array([[50, 50, 55, 56], [10, 10, 110, 120]], np.float32)
+    t = assign_targets(boxes, points, strides)
+    pos = t[:, 0] == 1
+    tiny = pos & np.all(t[:, 1:] == boxes[0], axis=1)
+    big = pos & np.all(t[:, 1:] == boxes[1], axis=1)
+    assert tiny.sum() >= 1 and set(strides[tiny]) == {8}
+    assert big.sum() >= 1 and 32 in set(strides[big]) and 8 not in set(strides[big])  # bands overlap
+    assert (t[:, 0] == 0).sum() > 0
+
+
+def test_ignore_regions_and_no_faces():
+    points, strides = grid_points(64, 64)
+    t = assign_targets(np.zeros((0, 4), np.float32), points, strides, ignore=np.array([[20, 20, 30, 30]], np.float32))
+    assert (t[:, 0] == -1).sum() >= 1 and (t[:, 0] == 1).sum() == 0
+
+
+def test_batches_are_deterministic_and_boxes_stay_inside(shared_data):
+    samples = load_detection_set(shared_data("detection", "facemask"))[:20]
+    cfg = AugmentConfig(size=128)
+    w = sampling_weights(samples)
+    x1, y1 = build_batch((3, 1, 2), 4, samples, w, cfg)
+    x2, y2 = build_batch((3, 1, 2), 4, samples, w, cfg)
+    x3, _ = build_batch((3, 1, 3), 4, samples, w, cfg)
+    assert x1.dtype == np.uint8 and x1.shape == (4, 128, 128, 3)
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.array_equal(x1, x3)
+    pos = y1[..., 0] == 1
+    assert pos.any()
+    b = y1[pos][:, 1:]
+    assert b.min() >= 0 and b.max() <= 128 and np.all(b[:, 2] > b[:, 0])
+
+
+def test_tiny_real_training_run_writes_the_run_folder(tmp_path, shared_data):
+    keras = pytest.importorskip("keras")
+    from face_tracker_core.train.detector_trainer import TrainConfig, train_detector
+
+    root = os.path.dirname(shared_data("detection", "facemask"))
+    cfg = TrainConfig(name="tiny", runs_root=str(tmp_path), data_root=root, sets=("facemask", "noface"),
+                      model={"input_size": 96, "stem": 8, "widths": [8, 16, 16, 16], "depths": [0, 1, 0, 0],
+                             "neck": 16},
+                      batch_size=4, steps_per_epoch=4, epochs=2, max_images=16, lr=5e-3, warmup_epochs=0,
+                      workers=0, tensorboard=False, jit_compile=False, verbose=0)
+    run_dir = train_detector(cfg)
+    for name in ("config.json", "best.keras", "last.keras", "metrics.csv", "loss_total.png", "loss_class.png",
+                 "loss_box.png", "predictions.png"):
+        assert os.path.isfile(os.path.join(run_dir, name)), name
+    with open(os.path.join(run_dir, "config.json")) as fh:
+        assert json.load(fh)["model"]["input_size"] == 96
+    import csv
+
+    rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
+    assert len(rows) == 2
+    losses = [float(r["loss"]) for r in rows]
+    assert all(np.isfinite(losses)) and losses[1] < losses[0], losses
+    assert "val_ap50" in rows[0] and "val_box_loss" in rows[0]
+    del keras
+
+
+@pytest.mark.slow
+def test_longer_training_learns_faces(tmp_path, shared_data):
+    from face_tracker_core.train.detector_trainer import TrainConfig, train_detector
+    from face_tracker_core.train.run_dir import read_metrics
+
+    root = os.path.dirname(shared_data("detection", "facemask"))
+    cfg = TrainConfig(name="slow", runs_root=str(tmp_path), data_root=root, model={"input_size": 256},
+                      augment={"size": 256}, batch_size=16, steps_per_epoch=40, epochs=6, workers=1,
+                      tensorboard=False, verbose=0)
+    run_dir = train_detector(cfg)
+    m = read_metrics(os.path.join(run_dir, "metrics.csv"))
+    assert max(m["val_ap50"]) > 0.1
