@@ -55,6 +55,10 @@ class FaceTrackerNode(LifecycleNode):
                                   "follow faces with stable track ids (Detection2D.id)")
         self.p_min_hits = declare(self, "tracking.min_hits", 2, "detections before a track is reported",
                                   range=(1, 30), step=1)
+        self.p_low = declare(self, "tracking.low_score", 0.1,
+                             "detections between this and detector.score_threshold only extend existing "
+                             "tracks (ByteTrack's second stage); they are never reported on their own",
+                             range=(0.0, 1.0), read_only=True)
         self.p_max_age = declare(self, "tracking.max_age_s", 1.0,
                                  "seconds without a detection before a track is removed", range=(0.05, 30.0))
         self.p_reliable = declare(self, "image_qos.reliable", False,
@@ -114,8 +118,9 @@ class FaceTrackerNode(LifecycleNode):
             self.pipeline = FacePipeline(
                 detector=self._load_detector(self.p_backend, self.p_model),
                 tracking=self.p_tracking,
-                tracker_kwargs={"min_hits": self.p_min_hits, "max_age_s": self.p_max_age},
-                min_score=self.p_score)
+                tracker_kwargs={"min_hits": self.p_min_hits, "max_age_s": self.p_max_age,
+                                "high_score": self.p_score, "low_score": min(self.p_low, self.p_score)},
+                min_score=self._score_floor())
         except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
             self._model_error = str(exc)
             self.get_logger().error(f"cannot load detector: {exc}")
@@ -169,8 +174,12 @@ class FaceTrackerNode(LifecycleNode):
             self._worker = None
 
     # ---------------------------------------------------------------- model
+    def _score_floor(self) -> float:
+        """Lowest detector score kept: with tracking, low-score boxes still extend tracks."""
+        return min(self.p_low, self.p_score) if self.p_tracking else self.p_score
+
     def _load_detector(self, backend: str, model_path: str):
-        kwargs = {"score_threshold": self.p_score}
+        kwargs = {"score_threshold": self._score_floor()}
         if model_path:
             if not os.path.exists(model_path):
                 raise ModelLoadError(f"{model_path}: no such model file")
@@ -192,7 +201,10 @@ class FaceTrackerNode(LifecycleNode):
             elif p.name == "detector.score_threshold":
                 self.p_score = float(p.value)
                 if self.pipeline is not None:
-                    self.pipeline.min_score = self.p_score
+                    self.pipeline.min_score = self._score_floor()
+                    if self.pipeline.tracker is not None:
+                        self.pipeline.tracker.configure(high_score=self.p_score,
+                                                        low_score=min(self.p_low, self.p_score))
             elif p.name == "no_input_warn_s":
                 self.p_warn_s = float(p.value)
             elif p.name == "publish_annotated":

@@ -74,7 +74,7 @@ class RosHarness:
             time.sleep(interval)
         return bool(predicate())
 
-    def wait_matched(self, publisher, count: int = 1, timeout: float = 10.0) -> None:
+    def wait_matched(self, publisher, count: int = 1, timeout: float = 60.0) -> None:
         """Wait until ``publisher`` has ``count`` matched subscriptions (DDS discovery done)."""
         if not self.wait_for(lambda: publisher.get_subscription_count() >= count, timeout):
             raise TimeoutError(f"no subscriber matched {publisher.topic_name} within {timeout} s")
