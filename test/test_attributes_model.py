@@ -203,3 +203,30 @@ def test_weighted_bce():
     assert float(bal(np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]]))) == pytest.approx(
         (5 * np.log(2) + 1 * np.log(2)) / 2, rel=1e-4)
     assert WeightedBCE.from_config(bal.get_config()).positive_rate == [0.1, 0.5]
+
+
+def test_transfer_cli_from_folders_with_jfif(tiny_run, tmp_path, shared_data, capsys):
+    """``train transfer --positives --negatives``: real photos, the target's saved as .jfif."""
+    import shutil
+
+    from face_tracker_core.cli.main import main
+
+    ident = shared_data("identity", "celeba")
+    people = sorted(os.listdir(ident))[:4]
+    pos = tmp_path / "me"
+    pos.mkdir()
+    for f in sorted(os.listdir(os.path.join(ident, people[0])))[:8]:
+        shutil.copy(os.path.join(ident, people[0], f), pos / (os.path.splitext(f)[0] + ".jfif"))
+    (pos / "unreadable.jpg").write_bytes(b"garbage")  # logged with its path and skipped
+    neg = tmp_path / "others"
+    for p in people[1:]:
+        shutil.copytree(os.path.join(ident, p), neg / p)
+    rc = main(["train", "transfer", "--base", os.path.join(tiny_run["run"], "attributes.keras"), "--positives",
+               str(pos), "--negatives", str(neg), "--name", "me", "--runs", str(tmp_path / "runs"), "--cache",
+               str(tmp_path / "cache"), "--epochs", "2"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["frozen_unchanged"] and s["head_changed"] and s["train_pos"] + s["test_pos"] >= 6
+    assert 0.0 <= s["auc"] <= 1.0
+    run = tmp_path / "runs" / "transfer" / "me"
+    assert (run / "person.keras").is_file() and json.loads((run / "person.json").read_text())["target"] == "me"

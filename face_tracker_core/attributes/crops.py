@@ -1,7 +1,7 @@
 """Face crops for the attribute and transfer models, and an on-disk crop cache.
 
-A crop is a square around a face box, enlarged by ``margin`` (a fraction of the box side added on
-each side, so ``margin=0.4`` gives a square of 1.8 box sides: hair, ears and chin included, which
+A crop is a square around a face box, enlarged by ``margin`` (a fraction of the box width added on
+each side, so ``margin=0.4`` gives a square of 1.8 box widths: hair, ears and chin included, which
 attributes such as *Bangs*, *Wearing_Hat* or *Double_Chin* need), resized to ``size`` pixels.
 Parts outside the image are filled by replicating the border.
 
@@ -46,7 +46,8 @@ def crop_face(bgr: np.ndarray, box: BBox, margin: float = 0.4, size: int = 64, c
     Args:
         bgr: ``(H, W, 3)`` ``uint8`` BGR image.
         box: face box in pixels (corner format).
-        margin: fraction of the box's longer side added on every side.
+        margin: fraction of the box width added on every side (the square's side is
+            ``width * (1 + 2 * margin)``, centred on the box centre).
         size: output side in pixels.
         color: ``"rgb"`` (3 channels, RGB order, what the models take) or ``"gray"`` (1 channel).
 
@@ -57,7 +58,11 @@ def crop_face(bgr: np.ndarray, box: BBox, margin: float = 0.4, size: int = 64, c
         raise ImageDecodeError(f"expected an HxWx3 BGR image, got shape {bgr.shape}")
     h, w = bgr.shape[:2]
     cx, cy = box.center
-    side = max(box.width, box.height, 1.0) * (1.0 + 2.0 * margin)
+    # The side follows the box *width*: detectors agree on face width far better than on height
+    # (forehead/chin conventions: the shipped detector's boxes are ~1.4x taller than the Haar
+    # cascade's for the same face, but as wide), so a model trained on one detector's crops sees
+    # faces at the same scale with another's.
+    side = max(box.width, 1.0) * (1.0 + 2.0 * margin)
     x1, y1 = int(round(cx - side / 2)), int(round(cy - side / 2))
     s = max(1, int(round(side)))
     # Pad only as much as the square leaves the image, then cut: cheaper than padding the frame.

@@ -54,13 +54,16 @@ class CropBatches(keras.utils.PyDataset):
         augment: apply :func:`augment_crop`.
         shuffle: reshuffle ``indices`` every epoch.
         seed: random seed (shuffling and augmentation).
+        augment_kw: options of :func:`augment_crop`.
 
     ``x`` is ``float32`` ``(B, S, S, C)`` in 0..255; the models scale it themselves.
     """
 
     def __init__(self, crops: np.ndarray, targets: np.ndarray, indices: Sequence[int], batch_size: int = 64,
-                 augment: bool = False, shuffle: bool = False, seed: int = 0, **kwargs):
+                 augment: bool = False, shuffle: bool = False, seed: int = 0, augment_kw: Optional[dict] = None,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.augment_kw = dict(augment_kw or {})
         self.crops = crops
         self.targets = targets
         self.indices = np.asarray(indices, np.int64)
@@ -81,7 +84,7 @@ class CropBatches(keras.utils.PyDataset):
         idx = np.sort(idx)
         x = np.asarray(self.crops[idx])
         if self.augment:
-            x = np.stack([augment_crop(im, self.rng) for im in x])
+            x = np.stack([augment_crop(im, self.rng, **self.augment_kw) for im in x])
         return x.astype(np.float32), np.asarray(self.targets[idx])
 
     def on_epoch_end(self) -> None:

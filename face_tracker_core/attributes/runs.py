@@ -133,19 +133,25 @@ def plot_history(csv_path: str, png_path: str, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def num(v):
+        try:
+            return float(v)
+        except (TypeError, ValueError):  # CSVLogger writes "NA" for a metric missing in an epoch
+            return float("nan")
+
     x = list(range(1, len(rows) + 1))
     cols = [c for c in rows[0] if c not in ("epoch", "learning_rate", "lr")]
     loss_cols = [c for c in cols if "loss" in c]
     other = [c for c in cols if c not in loss_cols]
     fig, axes = plt.subplots(1, 2 if other else 1, figsize=(11 if other else 6, 4), squeeze=False)
     for c in loss_cols:
-        axes[0, 0].plot(x, [float(r[c]) for r in rows], label=c)
+        axes[0, 0].plot(x, [num(r[c]) for r in rows], label=c)
     axes[0, 0].set_xlabel("epoch")
     axes[0, 0].set_ylabel("loss")
     axes[0, 0].legend()
     if other:
         for c in other:
-            axes[0, 1].plot(x, [float(r[c]) for r in rows], label=c)
+            axes[0, 1].plot(x, [num(r[c]) for r in rows], label=c)
         axes[0, 1].set_xlabel("epoch")
         axes[0, 1].legend()
     if title:

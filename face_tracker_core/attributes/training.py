@@ -68,6 +68,7 @@ class AttributeTrainConfig:
     dropout: float = 0.3
     seed: int = 0
     pretrain_identity: Optional[str] = None
+    pretrain_teacher: Optional[str] = None
     pretrain_holdout: float = 0.35
     pretrain_epochs: int = 40
     pretrain_lr: float = 2e-3
@@ -176,6 +177,88 @@ def pretrain_identity(base, cfg: AttributeTrainConfig, cropper: FaceCropper, run
             "val_accuracy": float(hist.history.get("val_accuracy", [float("nan")])[-1])}
 
 
+class StackedCrops:
+    """Rows of several crop arrays seen as one (index ``i`` of part ``k`` is ``offset[k] + i``).
+
+    Lets pre-training mix the identity and attribute caches without copying them into RAM.
+    """
+
+    def __init__(self, parts):
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+        self.shape = (int(self.offsets[-1]),) + tuple(self.parts[0].shape[1:])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx):
+        idx = np.atleast_1d(np.asarray(idx, np.int64))
+        out = np.empty((len(idx),) + self.shape[1:], self.parts[0].dtype)
+        part = np.searchsorted(self.offsets, idx, side="right") - 1
+        for k in np.unique(part):
+            sel = part == k
+            out[sel] = self.parts[k][idx[sel] - self.offsets[k]]
+        return out
+
+
+def pretrain_distill(base, cfg: AttributeTrainConfig, cropper: FaceCropper, run_dir: str, attr_cache: CropCache,
+                     attr_rows, attr_paths) -> dict:
+    """Pre-train ``base`` (in place) to reproduce dlib's face embedding (see :mod:`.teacher`).
+
+    Photos: the *seen* people of ``cfg.pretrain_identity`` (the held-out people are never shown, so
+    the transfer task measures new faces) plus the attribute training photos.
+
+    Returns:
+        Summary with the people split and the validation cosine similarity to the teacher.
+    """
+    import keras
+
+    from .data import CropBatches
+    from .teacher import teacher_targets
+
+    if cfg.pretrain_teacher != "dlib":
+        raise ValueError(f"unknown teacher '{cfg.pretrain_teacher}' (only 'dlib')")
+    cache, person, people = identity_data(cfg.pretrain_identity, cropper, cfg.cache_root, cfg.pretrain_holdout,
+                                          cfg.people_salt)
+    write_json(os.path.join(run_dir, "people_split.json"), people)
+    seen = set(people["seen"])
+    id_rows = [i for i in range(len(cache)) if cache.usable[i] and person[i] in seen]
+    id_paths = [os.path.join(cfg.pretrain_identity, k) for k in cache.keys]
+    t_id = teacher_targets(cache, id_paths, id_rows)
+    t_attr = teacher_targets(attr_cache, attr_paths, attr_rows)
+    crops = StackedCrops([cache.crops, attr_cache.crops])
+    target = np.concatenate([t_id, t_attr]).astype(np.float32)
+    target[:, :128] /= np.linalg.norm(target[:, :128], axis=1, keepdims=True) + 1e-8
+    rows = np.asarray(list(id_rows) + [len(cache) + int(r) for r in attr_rows], np.int64)
+    rows = rows[np.isfinite(target[rows]).all(axis=1)]
+    # Every target dimension standardised on the training photos: MSE then weighs embedding and
+    # landmark dimensions alike.
+    mu, sd = target[rows].mean(axis=0), target[rows].std(axis=0) + 1e-6
+    target = np.nan_to_num((target - mu) / sd)
+    keys = [f"id/{cache.keys[r]}" if r < len(cache) else f"attr/{attr_cache.keys[r - len(cache)]}" for r in rows]
+    sp = split_items(keys, 0.0, 0.1, "distill-val-v1")
+    tr, va = rows[sp["train"]], rows[sp["val"]]
+    log.info("distillation pre-training: %d train / %d val photos (%d people held out)", len(tr), len(va),
+             len(people["heldout"]))
+    inp = keras.Input(base.input_shape[1:], name="image")
+    out = keras.layers.Dense(target.shape[1], name="distill_proj")(base(inp))
+    model = keras.Model(inp, out, name="distill_pretrain")
+    # No mirroring: landmark targets are not mirror-symmetric; small rotations only.
+    train_seq = CropBatches(crops, target, tr, cfg.batch_size * 2, augment=True, shuffle=True, seed=cfg.seed,
+                            augment_kw={"flip": False, "max_rotate": 4.0})
+    val_seq = CropBatches(crops, target, va, 128) if len(va) else None
+    pdir = os.path.join(run_dir, "pretrain")
+    os.makedirs(pdir, exist_ok=True)
+    hist = _fit(model, train_seq, val_seq, cfg.pretrain_epochs, cfg.pretrain_lr, keras.losses.MeanSquaredError(),
+                [], pdir, False)
+    plot_history(os.path.join(pdir, "metrics.csv"), os.path.join(pdir, "loss.png"), "distillation pre-training")
+    return {"teacher": "dlib_face_recognition_resnet_model_v1 embedding + shape_predictor_68 landmarks "
+                       "(face_recognition_models)",
+            "identity_root": cfg.pretrain_identity, "people_seen": len(seen), "people_heldout": people["heldout"],
+            "people_salt": cfg.people_salt, "holdout": cfg.pretrain_holdout, "train_photos": int(len(tr)),
+            "val_mse_standardised": float(hist.history.get("val_loss", [float("nan")])[-1])}
+
+
 def evaluate_attribute_model(model, crops: np.ndarray, labels: np.ndarray, rows: np.ndarray, majority: np.ndarray,
                              names: List[str], threshold: float = 0.5, batch_size: int = 128):
     """Per-attribute report on ``rows`` of a crop array (see :func:`attribute_report`)."""
@@ -215,7 +298,13 @@ def train_attributes(cfg: AttributeTrainConfig) -> dict:
 
     channels = 1 if cfg.color == "gray" else 3
     base = build_base(cfg.arch, (cfg.size, cfg.size, channels))
-    pre = pretrain_identity(base, cfg, cropper, run_dir) if cfg.pretrain_identity else None
+    if cfg.pretrain_identity and cfg.pretrain_teacher:
+        paths = [os.path.join(cfg.images_dir, k) for k in cache.keys]
+        pre = pretrain_distill(base, cfg, cropper, run_dir, cache, splits["train"], paths)
+    elif cfg.pretrain_identity:
+        pre = pretrain_identity(base, cfg, cropper, run_dir)
+    else:
+        pre = None
     model = build_attribute_model(base, len(names), cfg.hidden, cfg.dropout)
     loss = WeightedBCE(rate if cfg.balanced_bce else None)
     metrics = [keras.metrics.BinaryAccuracy(name="acc")]

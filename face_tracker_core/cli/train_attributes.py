@@ -49,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "e.g. ../shared/data/identity/celeba), holding out --pretrain-holdout of them")
     p.add_argument("--pretrain-holdout", type=float, default=0.35,
                    help="fraction of people never shown to pre-training (kept for the transfer task)")
+    p.add_argument("--pretrain-teacher", default=None, choices=("dlib",),
+                   help="pre-train by distilling this face embedding (dlib: offline, face_recognition_models) on the "
+                        "photos of --pretrain-identity instead of classifying its people")
     p.add_argument("--pretrain-epochs", type=int, default=40)
     p.add_argument("--max-photos", type=int, default=None, help="use only the first N photos (smoke tests)")
 
@@ -62,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         size=args.size, margin=args.margin, color=args.color, detector=args.detector, fallback=args.fallback,
         test_frac=args.test_frac, val_frac=args.val_frac, batch_size=args.batch_size, epochs=args.epochs,
         head_epochs=args.head_epochs, lr=args.lr, finetune_lr=args.finetune_lr, balanced_bce=args.balanced_bce,
-        seed=args.seed, pretrain_identity=args.pretrain_identity, pretrain_holdout=args.pretrain_holdout,
+        seed=args.seed, pretrain_identity=args.pretrain_identity, pretrain_teacher=args.pretrain_teacher,
+        pretrain_holdout=args.pretrain_holdout,
         pretrain_epochs=args.pretrain_epochs, max_photos=args.max_photos)
     summary = train_attributes(cfg)
     print(json.dumps(summary, indent=1, default=str))

@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default="transfer", help="run name (output folder runs/transfer/NAME)")
     p.add_argument("--runs", default="runs")
     p.add_argument("--cache", default=os.path.join("runs", "cache", "attributes"))
+    p.add_argument("--detector", default="default", help="detector backend that finds the face to crop")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--unfreeze-top-epochs", type=int, default=0,
@@ -41,17 +42,23 @@ def run(args: argparse.Namespace) -> int:
     from ..attributes.runs import make_run_dir, write_json
     from ..attributes.transfer import train_person_classifier, transfer_benchmark
 
+    from ..attributes.crops import FaceCropper
+    from ..attributes.model import load_model
+
     base = args.base or DEFAULT_MODEL
+    crop = load_model(base)[1].get("crop", {})
+    cropper = FaceCropper(args.detector, margin=crop.get("margin", 0.4), size=crop.get("size", 64),
+                          color=crop.get("color", "rgb"))
     run_dir = make_run_dir(args.runs, "transfer", args.name)
     write_json(os.path.join(run_dir, "config.json"), vars(args) | {"base": base})
     if args.identity_root:
         summary = transfer_benchmark(base, args.identity_root, run_dir, args.targets, args.min_photos, args.epochs,
                                      args.lr, args.unfreeze_top_epochs, args.cache, seed=args.seed,
-                                     normalize=not args.no_normalize)
+                                     normalize=not args.no_normalize, cropper=cropper)
     elif args.positives and args.negatives:
         summary = train_person_classifier(base, args.positives, args.negatives, run_dir, args.unseen, args.epochs,
-                                          args.lr, args.unfreeze_top_epochs, args.cache, seed=args.seed,
-                                          normalize=not args.no_normalize)
+                                          args.lr, args.unfreeze_top_epochs, args.cache, cropper=cropper,
+                                          seed=args.seed, normalize=not args.no_normalize)
     else:
         log.error("give --positives and --negatives, or --identity-root")
         return 2

@@ -1,0 +1,22 @@
+"""Face attributes (CelebA's 40) and the frozen-base "is it person X" transfer.
+
+* :mod:`.celeba` -- readers for the CelebA annotation files (line-numbered errors);
+* :mod:`.crops` -- face crops (detector or given boxes, margin) and the on-disk crop cache;
+* :mod:`.model`, :mod:`.seed_cnn`, :mod:`.resnet_small`, :mod:`.residual_block` -- the models;
+* :mod:`.training` -- training with run folders; :mod:`.transfer` -- the frozen-base transfer;
+* :mod:`.predictor` -- :class:`AttributePredictor`, what the tracker node calls.
+
+Importing this package does not import TensorFlow/Keras; the modules that need it do.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AttributePredictor"]
+
+
+def __getattr__(name):
+    if name == "AttributePredictor":
+        from .predictor import AttributePredictor
+
+        return AttributePredictor
+    raise AttributeError(name)
