@@ -59,8 +59,10 @@ class FacePipeline:
         self.tracker = None
         if tracking:
             self.tracker = _make_tracker(tracker_kwargs or {})
-        self.identifier = None  # set by the recognition integration (per-track identities)
-        self.attributes = None  # set by the attributes integration (per-track attributes)
+        # Per-track stages after tracking, in order: name -> fn(bgr, tracks, stamp) -> tracks
+        # (recognition: TrackIdentifier.update; attributes: PerTrackCache.annotate).
+        self.stages: Dict[str, Callable[[np.ndarray, List[Track], float], List[Track]]] = {}
+        self.observers: List[Callable[[np.ndarray, List[Track], float], None]] = []
 
     def swap_detector(self, detector: FaceDetector) -> FaceDetector:
         """Replace the detector atomically between frames; returns the old one."""
@@ -88,10 +90,11 @@ class FacePipeline:
         else:
             items = list(dets)
         t2 = time.perf_counter()
-        if self.identifier is not None and items and isinstance(items[0], Track):
-            items = list(self.identifier.annotate(bgr, items, stamp))
-        if self.attributes is not None and items and isinstance(items[0], Track):
-            items = list(self.attributes.annotate(bgr, items, stamp))
+        if self.tracker is not None:
+            for stage in list(self.stages.values()):
+                items = list(stage(bgr, items, stamp))
+            for obs in list(self.observers):
+                obs(bgr, items, stamp)
         t3 = time.perf_counter()
         annotated = draw(bgr, items) if annotate else None
         t4 = time.perf_counter()

@@ -27,14 +27,16 @@ try:
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 from sensor_msgs.msg import Image
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 
 from face_tracker_core.errors import ImageDecodeError, ModelLoadError
 from face_tracker_core.infer import available_backends, make_detector
 from face_tracker_core.pipeline import FacePipeline
+from face_tracker_core.types import Track
 
-from .conversions import bgr_to_image, image_to_bgr, to_detection_array
+from .conversions import attributes_array, bgr_to_image, image_to_bgr, to_detection_array
 from .params import declare, describe_qos, image_qos
 
 
@@ -61,6 +63,38 @@ class FaceTrackerNode(LifecycleNode):
                              range=(0.0, 1.0), read_only=True)
         self.p_max_age = declare(self, "tracking.max_age_s", 1.0,
                                  "seconds without a detection before a track is removed", range=(0.05, 30.0))
+        self.p_rec = declare(self, "recognition.enabled", False,
+                             "name tracked faces from the enrolment gallery (Detection2D results[1])",
+                             read_only=True)
+        self.p_rec_embedder = declare(self, "recognition.embedder", "dlib", "face embedder",
+                                      choices=("dlib", "facenet", "siamese"), read_only=True)
+        self.p_rec_model = declare(self, "recognition.model_path", "",
+                                   "embedder weights (.keras) for facenet/siamese; empty = the shipped ones",
+                                   read_only=True)
+        self.p_gallery = declare(self, "recognition.gallery_path", "",
+                                 "SQLite gallery file; empty = $ROS_HOME/face_tracker/gallery.db", read_only=True)
+        self.p_rec_threshold = declare(self, "recognition.threshold", 0.0,
+                                       "same-person score; 0 = the gallery's calibrated threshold",
+                                       range=(0.0, 1.0), read_only=True)
+        self.p_rec_refresh = declare(self, "recognition.refresh_s", 2.0,
+                                     "seconds between re-identifications of one track", range=(0.1, 600.0),
+                                     read_only=True)
+        self.p_enroll_frames = declare(self, "recognition.enroll_frames", 10,
+                                       "frames (vectors) collected when enrolling a person from the enroll topic",
+                                       range=(1, 100), step=1, read_only=True)
+        self.p_attr = declare(self, "attributes.enabled", False,
+                              "publish face attributes per track on 'attributes' (and draw the top ones)",
+                              read_only=True)
+        self.p_attr_model = declare(self, "attributes.model_path", "",
+                                    "attribute model; empty = the shipped one", read_only=True)
+        self.p_attr_threshold = declare(self, "attributes.threshold", 0.5,
+                                        "report attributes above this probability", range=(0.0, 1.0),
+                                        read_only=True)
+        self.p_attr_refresh = declare(self, "attributes.refresh_s", 3.0,
+                                      "seconds between attribute updates of one track", range=(0.1, 600.0),
+                                      read_only=True)
+        self.p_attr_top = declare(self, "attributes.top_k", 5, "most attributes reported per face",
+                                  range=(1, 40), step=1, read_only=True)
         self.p_reliable = declare(self, "image_qos.reliable", False,
                                   "subscribe to images with reliable QoS (default: best effort, sensor data)",
                                   read_only=True)
@@ -101,6 +135,14 @@ class FaceTrackerNode(LifecycleNode):
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.p_diag_period, self._on_timer)
         self.create_service(Trigger, "~/reload_model", self._on_reload)
+        self._identifier = None
+        self._enroll_name: Optional[str] = None
+        self._enroller = None
+        self._attr_pub = None
+        self._attr_tracks = []
+        if self.p_rec:
+            self.create_subscription(String, "enroll", self._on_enroll, 10)
+            self.create_service(Trigger, "~/reload_gallery", self._on_reload_gallery)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.p_autostart:
             # Timer so the transitions run inside the executor, once.
@@ -124,6 +166,16 @@ class FaceTrackerNode(LifecycleNode):
         except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
             self._model_error = str(exc)
             self.get_logger().error(f"cannot load detector: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        try:
+            if self.p_rec:
+                self._setup_recognition()
+            if self.p_attr:
+                self._setup_attributes()
+        except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
+            self._model_error = str(exc)
+            self.pipeline = None
+            self.get_logger().error(f"cannot set up recognition/attributes: {exc}")
             return TransitionCallbackReturn.FAILURE
         self._model_error = ""
         self.get_logger().info(f"detector: {self.pipeline.detector.describe()}")
@@ -172,6 +224,88 @@ class FaceTrackerNode(LifecycleNode):
         if self._worker is not None:
             self._worker.join(timeout=5.0)
             self._worker = None
+
+    # ---------------------------------------------------------------- recognition / attributes
+    def _gallery_path(self) -> str:
+        if self.p_gallery:
+            return os.path.expanduser(self.p_gallery)
+        ros_home = os.environ.get("ROS_HOME", os.path.join(os.path.expanduser("~"), ".ros"))
+        return os.path.join(ros_home, "face_tracker", "gallery.db")
+
+    def _setup_recognition(self) -> None:
+        from face_tracker_core.recognition import Gallery, Identifier, TrackIdentifier, make_embedder
+
+        kwargs = {"model_path": self.p_rec_model} if self.p_rec_model else {}
+        embedder = make_embedder(self.p_rec_embedder, **kwargs)
+        gallery = Gallery(self._gallery_path(), model_id=embedder.model_id, dim=embedder.dim)
+        self._identifier = Identifier(embedder, gallery, threshold=self.p_rec_threshold or None)
+        per_track = TrackIdentifier(self._identifier, refresh_s=self.p_rec_refresh)
+        self.pipeline.stages["recognition"] = per_track.update
+        self.pipeline.observers.append(self._enroll_step)
+        self.get_logger().info(
+            f"recognition: {embedder.describe()}, gallery {gallery.path} ({len(self._identifier.names)} people, "
+            f"threshold {self._identifier.threshold:.3f})")
+
+    def _setup_attributes(self) -> None:
+        from face_tracker_core.attributes.predictor import AttributePredictor
+        from face_tracker_core.pipeline import PerTrackCache, with_attributes
+
+        predictor = AttributePredictor(model_path=self.p_attr_model or None, threshold=self.p_attr_threshold,
+                                       top_k=self.p_attr_top)
+        cache = PerTrackCache(predictor.predict, with_attributes, refresh_s=self.p_attr_refresh)
+        self.pipeline.stages["attributes"] = cache.annotate
+        self._attr_pub = self.create_lifecycle_publisher(Detection2DArray, "attributes", 10)
+        self.get_logger().info("attributes: per confirmed track, published on 'attributes'")
+
+    def _on_enroll(self, msg: String) -> None:
+        name = msg.data.strip()
+        if not name:
+            self.get_logger().warning("enroll: empty name ignored")
+            return
+        self._enroll_name = name
+        self.get_logger().info(f"enroll '{name}': collecting {self.p_enroll_frames} frames of the largest "
+                               "confirmed face")
+
+    def _enroll_step(self, bgr, tracks, stamp) -> None:
+        """Pipeline observer (worker thread): drives a live enrolment started by the enroll topic."""
+        from face_tracker_core.recognition.enroll import LiveEnroller
+
+        if self._enroll_name is not None and self._identifier is not None:
+            name, self._enroll_name = self._enroll_name, None
+            try:
+                self._enroller = LiveEnroller(self._identifier.embedder, self._identifier.gallery, name,
+                                              frames=self.p_enroll_frames)
+            except Exception as exc:  # noqa: BLE001 - bad name etc.: report, keep running
+                self.get_logger().error(f"enroll '{name}' refused: {exc}")
+                self._enroller = None
+        if self._enroller is None:
+            return
+        try:
+            finished = self._enroller.update(bgr, tracks)
+        except Exception as exc:  # noqa: BLE001
+            self.get_logger().error(f"enroll '{self._enroller.name}' failed: {exc}")
+            self._enroller = None
+            return
+        if finished:
+            if self._enroller.error:
+                self.get_logger().error(f"enroll '{self._enroller.name}' failed: {self._enroller.error}")
+            else:
+                self._identifier.reload()
+                self.get_logger().info(f"enrolled '{self._enroller.name}' ({self._enroller.report.added} vectors)")
+            self.stats["enrolled" if not self._enroller.error else "enroll_failed"] += 1
+            self._enroller = None
+
+    def _on_reload_gallery(self, request, response):
+        if self._identifier is None:
+            response.success, response.message = False, "recognition is not configured"
+            return response
+        try:
+            self._identifier.reload()
+            response.success = True
+            response.message = f"{len(self._identifier.names)} people"
+        except Exception as exc:  # noqa: BLE001
+            response.success, response.message = False, str(exc)
+        return response
 
     # ---------------------------------------------------------------- model
     def _score_floor(self) -> float:
@@ -291,6 +425,8 @@ class FaceTrackerNode(LifecycleNode):
         result = pipeline.process(bgr, stamp if stamp > 0 else rx, annotate=self.p_annotate)
         if self._det_pub is not None:
             self._det_pub.publish(to_detection_array(result.items, msg.header))
+        if self._attr_pub is not None:
+            self._attr_pub.publish(attributes_array([t for t in result.items if isinstance(t, Track)], msg.header))
         if self.p_annotate and self._img_pub is not None and result.annotated is not None:
             self._img_pub.publish(bgr_to_image(result.annotated, msg.header))
         done = time.monotonic()
