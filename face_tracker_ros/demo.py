@@ -118,20 +118,30 @@ def main(argv=None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    t_end = None if args.live else time.monotonic() + args.duration
     log.info("demo: %s -> face_tracker (%s) -> summary; writing %s/", args.source, args.backend, args.out)
+    # The clock starts once the tracker is active (model loaded), bounded in time.
+    t_ready = time.monotonic() + 120.0
+    while not tracker._active and time.monotonic() < t_ready and not stop.is_set():
+        stop.wait(0.1)
+    if not tracker._active:
+        log.error("the tracker did not become active: %s", tracker._model_error or "timeout")
+    t_end = None if args.live else time.monotonic() + args.duration
     try:
         while not stop.is_set() and (t_end is None or time.monotonic() < t_end):
             stop.wait(1.0)
             log.info(summary.tick())
     finally:
+        source.timer.cancel()
+        for n in (source, tracker, summary):
+            executor.remove_node(n)
         executor.shutdown(timeout_sec=2.0)
+        spin.join(timeout=5.0)
         summary.close()
         diag = {kv.key: kv.value for kv in tracker.diagnostics().status[0].values}
+        tracker._stop_worker()
+        rclpy.try_shutdown()
         for n in (source, tracker, summary):
             n.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
     ratio = summary.with_face / summary.frames if summary.frames else 0.0
     report = {"source": args.source, "backend": args.backend, "frames_processed": summary.frames,
               "frames_with_face": summary.with_face, "face_ratio": round(ratio, 4), "faces": summary.faces,
