@@ -193,7 +193,8 @@ def test_appearance_embeddings_restore_the_id_of_a_face_that_came_back():
     got = {t.track_id for t in out}
     assert got == {"1", "2"}                  # A is reported with its old id at once
     out = step(81 / FPS, [(301, 300, e_a), (500, 200, e_b), (120, 80, e_c)])
-    assert {t.track_id for t in out} == {"1", "2", "3"}   # C is a new person
+    got = {t.track_id for t in out}
+    assert len(got) == 3 and {"1", "2"} < got             # C is a new person with a new id
     # without embeddings the same return gives a new id
     tr2 = Tracker(max_age_s=0.5)
     for k in range(20):

@@ -42,6 +42,9 @@ from ..types import BBox, Detection, Track
 
 log = logging.getLogger(__name__)
 
+#: bumped whenever rendering changes pixels, so cached detections of old frames are not reused.
+GENERATOR_VERSION = 2
+
 
 # ------------------------------------------------------------------------------------------------
 # Real face cut-outs and backgrounds
@@ -90,21 +93,25 @@ def _cut_sprite(bgr: np.ndarray, box: BBox, identity: str, path: str) -> Optiona
 
 
 def load_face_sprites(data_root: str, count: int, seed: int = 0, min_face: int = 70,
-                      detector=None) -> List[FaceSprite]:
+                      detector=None, min_score: float = 0.5) -> List[FaceSprite]:
     """Cut ``count`` heads of *different* people from ``identity/celeba``.
 
-    A photo is used when the detector finds exactly one face there, with score >= 0.9 and width
-    >= ``min_face`` pixels, and the head margin fits in the photo. People are visited in a
-    seeded random order, one photo each.
+    A photo is used when the detector finds exactly one face there, with score >= ``min_score``
+    and width >= ``min_face`` pixels, and the head margin fits in the photo. People are visited
+    in a seeded random order, one photo each.
+
+    The detector's box on the source photo *is* the ground-truth face box (mapped through the
+    exact scale and shift of every frame). So pass the detector being benchmarked: then ground
+    truth and detections share one box convention (tight or loose, square or not), and IoU
+    measures tracking, not a convention mismatch.
 
     Args:
         data_root: the shared data folder (holding ``identity/celeba``).
         count: heads wanted.
         seed: order of people/photos.
         min_face: smallest accepted face width in the photo, pixels.
-        detector: a :class:`~face_tracker_core.infer.base.FaceDetector`; default Haar (its boxes
-            define the ground-truth box convention, so the crops do not depend on the backend
-            being benchmarked).
+        detector: a :class:`~face_tracker_core.infer.base.FaceDetector`; default Haar.
+        min_score: smallest accepted detection score.
 
     Raises:
         DataError: the folder is missing or holds too few usable photos.
@@ -126,7 +133,7 @@ def load_face_sprites(data_root: str, count: int, seed: int = 0, min_face: int =
                 log.warning("%s: unreadable image, skipped", p)
                 continue
             dets = detector.detect(bgr)
-            if len(dets) != 1 or dets[0].score < 0.9 or dets[0].box.width < min_face:
+            if len(dets) != 1 or dets[0].score < min_score or dets[0].box.width < min_face:
                 continue
             sprite = _cut_sprite(bgr, dets[0].box, str(person), str(p))
             if sprite is not None:
@@ -335,8 +342,10 @@ def render(scn: Scenario, t: float, rng: Optional[np.random.Generator] = None,
     frame = None
     if draw:
         if rng is not None and scn.noise > 0:
-            img += rng.normal(0.0, scn.noise, img.shape).astype(np.float32)
-        frame = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+            img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(scn.noise)
+        img += np.float32(0.5)
+        np.clip(img, 0, 255, out=img)
+        frame = img.astype(np.uint8)
     gt = []
     for i, box in sorted(boxes.items()):
         area = box.area

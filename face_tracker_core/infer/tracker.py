@@ -13,6 +13,10 @@ Per call of :meth:`Tracker.update` (one frame, stamp in seconds):
    b. confirmed tracks that are coasting (missed recently)  <->  the remaining high-score
       detections, on a *buffered* IoU (both boxes grown by ``lost_buffer`` of their size, so a face
       that re-appears a little off its predicted position is still caught), gate ``iou_threshold``;
+      then, for those still unmatched, the Kalman *Mahalanobis* distance (gate ``lost_gate``,
+      chi-square 4 dof; the uncertainty grows while a track coasts, so a face that turned back
+      behind an occluder is still found) capped at ``lost_max_dist`` box heights (so a long-lost
+      track cannot grab someone else in a crowd);
    c. still-unmatched confirmed tracks that were matched on the previous update  <->  *low-score*
       detections (``low_score <= score < high_score``), gate ``low_iou_threshold``: a face that
       turned or blurred keeps its track instead of being dropped;
@@ -25,8 +29,10 @@ Per call of :meth:`Tracker.update` (one frame, stamp in seconds):
    unmatched update. A confirmed track dies when ``max_age_s`` **seconds** (not frames) have passed
    since its last detection, so frame drops do not break tracks.
 4. **Output**: :meth:`Tracker.update` returns the confirmed tracks matched in this frame, plus
-   those coasting for at most ``report_lost_s`` seconds (with their predicted box). Boxes are the
-   Kalman posterior, i.e. smoothed (see the smoothing settings below).
+   those coasting for at most ``report_lost_s`` seconds (with their predicted box, bridging a
+   detector's blinks). Output boxes are the Kalman estimate passed through a One-Euro filter
+   (a low-pass whose cut-off rises with the track's speed): a still face gets a steady box, a
+   moving one little lag. The Kalman state itself, not the smoothed box, drives association.
 
 Ids are short decimal strings (``"1"``, ``"2"``, ...) that are never reused within a tracker's
 lifetime (also not across :meth:`Tracker.reset` unless asked), so a consumer keeping per-id state is
@@ -37,11 +43,13 @@ Appearance re-identification (optional, off unless a hook is set or embeddings a
 Motion alone cannot tell that a face which left the view (or stayed hidden longer than
 ``max_age_s``) and came back is the same person. With an *appearance hook* the tracker keeps one
 L2-normalised embedding per confirmed track (a running average refreshed at most every
-``appearance_interval_s`` seconds, only from detections that overlap no other detection) and
-remembers the embeddings of removed tracks for ``appearance_memory_s`` seconds. When a detection
-would start a new track, its embedding is compared (cosine) with those of the coasting and the
-remembered tracks; the best match above ``appearance_threshold`` gives the new track the old id
-(and the old track's confirmed status, so it is reported at once).
+``appearance_interval_s`` seconds) and remembers the embeddings of removed tracks for
+``appearance_memory_s`` seconds. A track born in the last ``appearance_window_s`` seconds is
+compared (cosine), on its first *good* view, with the coasting and the remembered tracks; the best
+match above ``appearance_threshold`` gives it the old id (and confirms it at once). A good view is
+a detection that overlaps no other detection and is not cut by the image border (when the frame
+is given): a face walking in, or half hidden, embeds poorly, so the decision waits for a clean
+look instead of being taken at birth. Embeddings are only ever computed from good views.
 
 The hook interface::
 
@@ -51,8 +59,8 @@ The hook interface::
   BGR image the detections were computed on), or ``None`` when the caller passed none (a hook may
   then use its own reference to the current image);
 * ``detections``: the :class:`~face_tracker_core.types.Detection` objects that need an embedding
-  this frame (usually none or a few: only births and periodic refreshes, so a 10-30 ms embedder is
-  affordable);
+  this frame (usually none or a few: young tracks while some face is missing, and the periodic
+  refreshes; so a 10-30 ms embedder is affordable). The hook is called at most once per update;
 * returns a ``(len(detections), D)`` float array, one embedding per detection in the same order
   (any scale: the tracker normalises; a row of zeros or NaNs means "no embedding for this one"), or
   ``None`` to skip appearance this frame. Exceptions are logged and treated as ``None``.
@@ -96,6 +104,9 @@ class TrackerConfig:
         lost_buffer: for coasting tracks, both boxes are grown by this fraction of their width and
             height on each side before the IoU (buffered IoU), so a re-appearing face a bit off
             its prediction is still matched. 0 disables.
+        lost_gate: squared Mahalanobis gate (chi-square, 4 dof: 9.49 = 95 %) of the last-chance
+            match of coasting tracks; 0 disables.
+        lost_max_dist: that match never spans more than this many box heights (centre distance).
 
     Life cycle:
         min_hits: matched updates before a track is confirmed (reported). 1 = report at once.
@@ -104,11 +115,17 @@ class TrackerConfig:
             are still returned by :meth:`Tracker.update` with their predicted box (0 = only tracks
             matched in this frame).
 
-    Smoothing (Kalman noise, relative to the box height ``h``, see :mod:`.kalman`):
+    Motion model (Kalman noise, relative to the box height ``h``, see :mod:`.kalman`):
         measurement_std: detector box noise, fraction of ``h``; larger = smoother, more lag.
-        accel_std: centre acceleration noise, ``h`` per s²; larger = less lag, more jitter.
-        size_accel_std: size acceleration noise, ``h`` per s².
+        accel_std: centre acceleration noise, ``h`` per s^1.5; larger = follows turns faster.
+        size_accel_std: size acceleration noise, ``h`` per s^1.5.
         init_velocity_std: velocity prior of a new track, ``h`` per s.
+
+    Output smoothing (One-Euro filter on the reported boxes only):
+        smooth_min_cutoff_hz: cut-off frequency for a still face, Hz; lower = steadier box.
+            0 disables (reports the Kalman estimate).
+        smooth_beta: cut-off increase per unit of speed (Hz per box height per second); higher =
+            less lag on moving faces.
 
     Appearance (only used with a hook or ``embeddings``):
         appearance_threshold: cosine similarity needed to give a new detection an old id; set it
@@ -117,6 +134,11 @@ class TrackerConfig:
         appearance_interval_s: refresh a track's embedding at most this often.
         appearance_momentum: weight of the old embedding in the running average (0..1).
         appearance_memory_s: how long a removed track's embedding is remembered.
+        appearance_window_s: a new track may still take a remembered id during its first
+            seconds (on its first good view: not overlapping another face, not cut by the border).
+        appearance_hold_s: while some known face is missing, a new track is not reported until
+            that check is done, for at most this long (so a returning face does not show a new
+            id for a few frames before getting its old one back). 0 = report at once.
         max_gallery: most removed tracks remembered (oldest forgotten first).
     """
 
@@ -141,6 +163,8 @@ class TrackerConfig:
     appearance_interval_s: float = 0.5
     appearance_momentum: float = 0.7
     appearance_memory_s: float = 60.0
+    appearance_window_s: float = 1.0
+    appearance_hold_s: float = 0.5
     max_gallery: int = 100
 
     def validate(self) -> "TrackerConfig":
@@ -163,7 +187,8 @@ class TrackerConfig:
             v = getattr(self, name)
             need(math.isfinite(v) and v > 0.0, f"{name}={v!r} must be > 0")
         for name in ("report_lost_s", "lost_gate", "lost_max_dist", "smooth_min_cutoff_hz", "smooth_beta", "lost_buffer", "accel_std", "size_accel_std", "init_velocity_std",
-                     "appearance_interval_s", "appearance_memory_s"):
+                     "appearance_interval_s", "appearance_memory_s", "appearance_window_s",
+                     "appearance_hold_s"):
             v = getattr(self, name)
             need(math.isfinite(v) and v >= 0.0, f"{name}={v!r} must be >= 0")
         need(-1.0 <= self.appearance_threshold <= 1.0, "appearance_threshold must be a cosine in [-1, 1]")
@@ -184,7 +209,7 @@ class _Meta:
     """Book-keeping of one track beside its row in the Kalman arrays."""
 
     __slots__ = ("track_id", "hits", "confirmed", "last_update", "matched_prev", "score", "label",
-                 "landmarks", "embedding", "emb_stamp")
+                 "landmarks", "embedding", "emb_stamp", "born", "fresh_id")
 
     def __init__(self, track_id: str, stamp: float, det: Detection) -> None:
         self.track_id = track_id
@@ -197,6 +222,8 @@ class _Meta:
         self.landmarks = det.landmarks
         self.embedding: Optional[np.ndarray] = None
         self.emb_stamp = -math.inf
+        self.born = stamp
+        self.fresh_id = True         # a new id that appearance may still replace by a remembered one
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -293,6 +320,7 @@ class Tracker:
         self._meta: List[_Meta] = []
         self._gallery: Dict[str, tuple] = {}   # id -> (embedding, last seen stamp), insertion = age order
         self._stamp: Optional[float] = None
+        self._known_missing = False            # some remembered face is absent (appearance on)
         if restart_ids:
             self._next_id = 1
 
@@ -424,14 +452,18 @@ class Tracker:
                     m.confirmed = True
         self._smooth(dt)
 
-        # 3. births (with appearance re-id) and deaths of unmatched tentative tracks.
-        new_score = cfg.high_score if cfg.new_track_score is None else cfg.new_track_score
-        births = [j for j in range(n_det) if det_track[j] < 0 and scores[j] >= new_score]
+        # 3. deaths of unmatched tentative tracks, births, then appearance re-identification.
         keep = np.array([m.confirmed or trk_det[i] >= 0 for i, m in enumerate(self._meta)], dtype=bool)
-        self._appearance_step(dets, boxes, emb_rows, births, trk_det, keep, stamp, frame)
         if not keep.all():
             self._remove(np.flatnonzero(~keep), stamp, archive=False)
-        self._birth(dets, boxes, [j for j in births if j >= 0], stamp)
+            trk_det = trk_det[keep]
+        new_score = cfg.high_score if cfg.new_track_score is None else cfg.new_track_score
+        births = [j for j in range(n_det) if det_track[j] < 0 and scores[j] >= new_score]
+        self._birth(dets, boxes, births, stamp)
+        self._known_missing = False
+        if self._appearance is not None or emb_rows is not None:
+            row_det = np.concatenate([trk_det, np.asarray(births, dtype=int)])   # row -> det now
+            self._appearance_step(dets, boxes, emb_rows, row_det, stamp, frame)
 
         for i, m in enumerate(self._meta):
             m.matched_prev = m.last_update == stamp
@@ -525,93 +557,92 @@ class Tracker:
 
     def _report(self, stamp: float) -> List[Track]:
         lim = self.config.report_lost_s
-        return self._as_tracks(i for i, m in enumerate(self._meta) if m.confirmed and stamp - m.last_update <= lim)
+        hold = self.config.appearance_hold_s if self._known_missing else 0.0
+        return self._as_tracks(
+            i for i, m in enumerate(self._meta)
+            if m.confirmed and stamp - m.last_update <= lim
+            # a new face that may turn out to be a missing one waits for its appearance check
+            and not (hold > 0.0 and m.fresh_id and m.embedding is None and stamp - m.born < hold))
 
     # -- appearance ---------------------------------------------------------------------------
-    def _appearance_step(self, dets, boxes, emb_rows, births: List[int], trk_det: np.ndarray,
-                         keep: np.ndarray, stamp: float, frame) -> None:
-        """Refresh track embeddings and give births an old id when their face is remembered.
+    def _appearance_step(self, dets, boxes, emb_rows, row_det: np.ndarray, stamp: float, frame) -> None:
+        """Refresh track embeddings; give a young track the id of the face it turns out to be.
 
-        Births that revive a track are replaced by ``-1`` in ``births`` (in place).
+        A track born in the last ``appearance_window_s`` seconds is compared, on its *first good*
+        embedding, with the coasting tracks and the remembered removed ones; on a match it takes
+        that id (and is confirmed at once). Waiting for a good view instead of deciding at birth
+        matters: a face walking in is cut by the border, and a cut face embeds poorly.
+
+        Args:
+            row_det: for each track row, the index of its detection in this frame or -1.
         """
-        if emb_rows is None and self._appearance is None:
-            return
         cfg = self.config
         if self._gallery:  # forget what is too old to trust
             for tid in [t for t, (_, seen) in self._gallery.items() if stamp - seen > cfg.appearance_memory_s]:
                 del self._gallery[tid]
-        # Candidates for an old id: confirmed tracks that are coasting and not matched now, and
-        # the remembered removed tracks.
-        lost_rows = [i for i, m in enumerate(self._meta)
-                     if m.confirmed and trk_det[i] < 0 and m.embedding is not None]
-        want_birth = births if (lost_rows or self._gallery) else []
-        # Matched confirmed tracks whose embedding is due, from detections that overlap nothing.
-        refresh = []
-        if len(dets):
-            overlap = iou_matrix(boxes, boxes)
-            np.fill_diagonal(overlap, 0.0)
-            isolated = ~(overlap > 0.0).any(axis=1)
-            if frame is not None and getattr(frame, "ndim", 0) >= 2:
-                # a face cut by the image border gives a poor embedding too
-                fh, fw = frame.shape[:2]
-                isolated &= (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= fw) & (boxes[:, 3] <= fh)
-            for i, m in enumerate(self._meta):
-                j = trk_det[i]
-                if j >= 0 and m.confirmed and isolated[j] and stamp - m.emb_stamp >= cfg.appearance_interval_s:
-                    refresh.append((i, j))
-        need = sorted(set(want_birth) | {j for _, j in refresh})
-        if not need:
+        known = bool(self._gallery) or any(m.confirmed and m.embedding is not None and row_det[i] < 0
+                                           for i, m in enumerate(self._meta))
+        self._known_missing = known
+        if not len(dets):
             return
-        emb = self._embed(dets, need, emb_rows, frame)
+        # A "good" view: the face overlaps no other detection and is not cut by the image border.
+        overlap = iou_matrix(boxes, boxes)
+        np.fill_diagonal(overlap, 0.0)
+        good = ~(overlap > 0.0).any(axis=1)
+        if frame is not None and getattr(frame, "ndim", 0) >= 2:
+            fh, fw = frame.shape[:2]
+            good &= (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= fw) & (boxes[:, 3] <= fh)
+        young, due = [], []
+        for i, m in enumerate(self._meta):
+            j = row_det[i]
+            if j < 0 or not good[j]:
+                continue
+            if known and m.fresh_id and m.embedding is None and stamp - m.born <= cfg.appearance_window_s:
+                young.append(i)
+            elif m.confirmed and stamp - m.emb_stamp >= cfg.appearance_interval_s:
+                due.append(i)
+        rows = young + due
+        if not rows:
+            return
+        emb = self._embed(dets, [int(row_det[i]) for i in rows], emb_rows, frame)
         if emb is None:
             return
-        row_of = {j: k for k, j in enumerate(need)}
         valid = np.isfinite(emb).all(axis=1) & (np.abs(emb).sum(axis=1) > 0)
-        for i, j in refresh:
-            k = row_of[j]
+        mom = cfg.appearance_momentum
+        for k, i in enumerate(rows):
             if valid[k]:
                 m = self._meta[i]
-                e = emb[k] if m.embedding is None else _normalise(
-                    cfg.appearance_momentum * m.embedding + (1 - cfg.appearance_momentum) * emb[k])
-                m.embedding, m.emb_stamp = e, stamp
-        if not want_birth:
+                m.embedding = emb[k] if m.embedding is None else _normalise(mom * m.embedding + (1 - mom) * emb[k])
+                m.emb_stamp = stamp
+        cand = [i for k, i in enumerate(young) if valid[k]]
+        if not cand:
             return
-        cand_b = [j for j in want_birth if valid[row_of[j]]]
-        gal_ids = list(self._gallery)
-        if not cand_b or not (lost_rows or gal_ids):
+        for i in cand:
+            self._meta[i].fresh_id = False          # one chance: judged on its first good view
+        lost = [i for i, m in enumerate(self._meta)
+                if m.confirmed and m.embedding is not None and row_det[i] < 0 and i not in cand]
+        gal = list(self._gallery)
+        if not lost and not gal:
             return
-        bank = np.stack([self._meta[i].embedding for i in lost_rows] + [self._gallery[t][0] for t in gal_ids])
-        sim = emb[[row_of[j] for j in cand_b]] @ bank.T
+        bank = np.stack([self._meta[i].embedding for i in lost] + [self._gallery[t][0] for t in gal])
+        sim = np.stack([self._meta[i].embedding for i in cand]) @ bank.T
         r, c = _assign(sim, cfg.appearance_threshold)
-        revive = []
-        for bi, ci in zip(r, c):
-            j = cand_b[bi]
-            births[births.index(j)] = -1
-            if ci < len(lost_rows):
-                revive.append((lost_rows[ci], j))
-            else:
-                revive.append((gal_ids[ci - len(lost_rows)], j))
-        for who, j in revive:
-            e = emb[row_of[j]]
-            if isinstance(who, str):   # a removed track comes back: new row, old id, confirmed.
-                emb_old, _ = self._gallery.pop(who)
-                self._append_rows(*self._kf.initiate(xyxy_to_z(boxes[j:j + 1])))
-                m = _Meta(who, stamp, dets[j])
-                m.confirmed = True
-                m.embedding, m.emb_stamp = _normalise(cfg.appearance_momentum * emb_old +
-                                                      (1 - cfg.appearance_momentum) * e), stamp
-                self._meta.append(m)
-                log.debug("tracker: id %s restored by appearance", who)
-            else:                      # a coasting track re-found far from its prediction.
-                i = who
-                mean, cov = self._kf.initiate(xyxy_to_z(boxes[j:j + 1]))
-                self._mean[i], self._cov[i], self._out[i] = mean[0], cov[0], mean[0, :4]
-                m, d = self._meta[i], dets[j]
-                m.hits += 1
-                m.last_update = stamp
-                m.score, m.label, m.landmarks = d.score, d.label, d.landmarks
-                trk_det[i] = j
-                log.debug("tracker: coasting id %s re-found by appearance", m.track_id)
+        drop = []
+        for ri, ci in zip(r, c):
+            m = self._meta[cand[ri]]
+            if ci < len(lost):        # a coasting track re-found away from its prediction
+                old = self._meta[lost[ci]]
+                old_id, old_emb, old_hits = old.track_id, old.embedding, old.hits
+                drop.append(lost[ci])
+            else:                     # a removed track is back
+                old_id = gal[ci - len(lost)]
+                old_emb, _ = self._gallery.pop(old_id)
+                old_hits = 0
+            log.debug("tracker: new track %s is %s again (appearance, cos %.2f)", m.track_id, old_id, sim[ri, ci])
+            m.track_id, m.confirmed, m.hits = old_id, True, m.hits + old_hits
+            m.embedding = _normalise(mom * old_emb + (1 - mom) * m.embedding)
+        if drop:
+            self._remove(np.asarray(drop), stamp, archive=False)
 
     def _embed(self, dets, need: List[int], emb_rows, frame) -> Optional[np.ndarray]:
         if emb_rows is not None:
