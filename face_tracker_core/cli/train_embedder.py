@@ -1,0 +1,86 @@
+"""``face-tracker train embedder``: train ``facenet`` (triplet loss, online semi-hard mining) or
+``siamese`` (pair loss) on faces detected and aligned from a folder-per-person photo tree.
+
+Only the ``train`` people of the deterministic identity split (see
+:mod:`face_tracker_core.recognition.dataset`) are trained on; ``val`` people are watched after
+every epoch; ``verify``/``identify`` people are never touched. Writes ``runs/embedder/<name>/``.
+
+Also runnable without the rest of the CLI (e.g. on a GPU machine that only has Keras + JAX):
+``python -m face_tracker_core.cli.train_embedder --crops faces.npz ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+
+COMMAND = ("train", "embedder")
+HELP = "train the facenet (triplet) or siamese embedder on aligned faces of a folder-per-person tree"
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", choices=("facenet", "siamese"), default="facenet")
+    p.add_argument("--data", default=os.path.join("..", "shared", "data", "identity", "celeba"),
+                   help="folder with one sub-folder of photos per person")
+    p.add_argument("--crops", default=None,
+                   help="aligned-crops .npz (built from --data when missing; default runs/cache/recognition/crops.npz)")
+    p.add_argument("--build-crops-only", action="store_true", help="only detect/align/store the crops")
+    p.add_argument("--detector", default="default", help="detector backend used to find the faces")
+    p.add_argument("--name", default=None, help="run name (default: the model name)")
+    p.add_argument("--runs", default="runs", help="runs root folder")
+    p.add_argument("--time-budget", type=float, default=None, help="training wall time, seconds")
+    p.add_argument("--max-epochs", type=int, default=None)
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--p", type=int, default=None, help="people per batch")
+    p.add_argument("--k", type=int, default=None, help="photos per person in a batch")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--width", type=float, default=None, help="facenet channel multiplier")
+    p.add_argument("--margin", type=float, default=None, help="triplet margin (squared distance)")
+    p.add_argument("--input-size", type=int, default=112)
+    p.add_argument("--padding", type=float, default=0.2, help="alignment padding of the network crop")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--ship", action="store_true",
+                   help="copy the result to face_tracker_core/assets/embedder_<model>.keras (+ .json)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..recognition.dataset import default_cache_dir
+    from ..recognition.train import build_crops, train_embedder
+
+    crops = args.crops or os.path.join(default_cache_dir(), f"crops_{args.input_size}_{args.padding:g}.npz")
+    if not os.path.isfile(crops) or args.build_crops_only:
+        from ..recognition.faces import FaceFinder
+
+        build_crops(args.data, crops, FaceFinder(args.detector), input_size=args.input_size,
+                    padding=args.padding, store_size=args.input_size + 2 * (args.input_size // 14))
+        if args.build_crops_only:
+            return 0
+    run_dir = os.path.join(args.runs, "embedder", args.name or args.model)
+    res = train_embedder(crops, run_dir, model=args.model, time_budget_s=args.time_budget,
+                         max_epochs=args.max_epochs, steps_per_epoch=args.steps_per_epoch, p=args.p,
+                         k=args.k, lr=args.lr, width=args.width, margin=args.margin, seed=args.seed)
+    print(f"{args.model}: {res}")
+    if args.ship:
+        from ..recognition.keras_embedder import DEFAULT_MODELS, card_path
+
+        dst = DEFAULT_MODELS[args.model]
+        shutil.copyfile(res["model_path"], dst)
+        shutil.copyfile(card_path(res["model_path"]), card_path(dst))
+        log.info("shipped %s", dst)
+    return 0
+
+
+def main(argv=None) -> int:
+    """Stand-alone entry point (no discovery of the other subcommands)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="train_embedder", description=HELP)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

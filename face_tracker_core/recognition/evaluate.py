@@ -1,0 +1,194 @@
+"""Verification and open-set identification benchmarks of several embedders on the same data.
+
+Verification: LFW-style pairs of ``verify`` people (never trained on), 10 folds; identification:
+20 ``identify`` people enrolled with 5 photos each, their other photos as probes, and 20 more
+``identify`` people never enrolled, at the threshold calibrated for a target false-accept rate on
+all impostor pairs of the ``verify`` people (as ``face-tracker gallery calibrate`` does).
+
+A photo where the pipeline (our detector + retries + landmarks) finds no face is a wrong
+answer in both: its pairs are wrong at every threshold, its probe is misnamed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..imaging import read_image
+from ..types import BBox
+from .dataset import FaceCache, Pair, list_identities, make_pairs, split_identities
+from .metrics import roc_auc, tar_at_far, ten_fold_accuracy, threshold_for_far
+
+log = logging.getLogger(__name__)
+
+
+def embed_photos(embedder, cache: FaceCache, paths: Sequence[str]) -> Dict:
+    """Main-face vector of each photo (``None`` when no face), and the time per face.
+
+    Returns:
+        ``{"vectors": {path: (D,) or None}, "ms_per_face": float, "faces": int}``.
+    """
+    vecs: Dict[str, Optional[np.ndarray]] = {}
+    spent, faces = 0.0, 0
+    for p in paths:
+        e = cache.get(p)
+        if not e.get("boxes"):
+            vecs[p] = None
+            continue
+        img = read_image(p)
+        box = BBox(*e["boxes"][0])
+        t = time.perf_counter()
+        v = embedder.embed(img, [box])  # full pipeline: landmarks, alignment, network
+        spent += time.perf_counter() - t
+        faces += 1
+        vecs[p] = v[0]
+    return {"vectors": vecs, "ms_per_face": 1000.0 * spent / max(1, faces), "faces": faces}
+
+
+def pair_scores(vectors: Dict[str, Optional[np.ndarray]], pairs: Sequence[Pair]) -> np.ndarray:
+    """Score of each pair in [0, 1]; NaN where a photo has no face."""
+    out = np.full(len(pairs), np.nan)
+    for i, p in enumerate(pairs):
+        a, b = vectors.get(p.a), vectors.get(p.b)
+        if a is not None and b is not None:
+            out[i] = float(np.clip((1.0 + a @ b) / 2.0, 0.0, 1.0))
+    return out
+
+
+def impostor_scores(vectors: Dict[str, Optional[np.ndarray]], people: Dict[str, List[str]]) -> np.ndarray:
+    """Scores of every cross-person photo pair of ``people`` (faces found only)."""
+    vs, labs = [], []
+    for k, (n, ps) in enumerate(sorted(people.items())):
+        for p in ps:
+            if vectors.get(p) is not None:
+                vs.append(vectors[p])
+                labs.append(k)
+    if len(vs) < 2:
+        return np.zeros(0)
+    v, lab = np.stack(vs), np.array(labs)
+    s = (1.0 + v @ v.T) / 2.0
+    iu = np.triu_indices(len(lab), 1)
+    return s[iu][(lab[:, None] != lab[None, :])[iu]]
+
+
+def identification(embedder, cache: FaceCache, people: Dict[str, List[str]], enrolled: Sequence[str],
+                   strangers: Sequence[str], threshold: float, shots: int = 5, workdir: Optional[str] = None,
+                   match: str = "centroid") -> Dict:
+    """Open-set test through a real gallery file.
+
+    The first ``shots`` photos (sorted) of each ``enrolled`` person are enrolled (largest face of
+    photos with several; photos with none are reported and skipped); every other photo of them
+    must be named, every photo of the ``strangers`` must be ``unknown``.
+    """
+    from .enroll import EnrollIssue
+    from .gallery import Gallery
+    from .identify import UNKNOWN, Identifier
+
+    tmp = tempfile.mkdtemp(prefix="gallery-eval-", dir=workdir)
+    gal = Gallery(os.path.join(tmp, "gallery.db"), model_id=embedder.model_id, dim=embedder.dim)
+    issues: List[EnrollIssue] = []
+    for n in enrolled:
+        vecs, srcs = [], []
+        for p in people[n][:shots]:
+            e = cache.get(p)
+            if not e.get("boxes"):
+                issues.append(EnrollIssue(p, "no face found"))
+                continue
+            if len(e["boxes"]) > 1:
+                issues.append(EnrollIssue(p, f"{len(e['boxes'])} faces found, used the largest", used=True))
+            vecs.append(embedder.embed(read_image(p), [BBox(*e["boxes"][0])])[0])
+            srcs.append(os.path.basename(p))
+        if vecs:
+            gal.add(n, np.stack(vecs), sources=srcs)
+    gal.set_threshold(threshold, source="evaluate")
+    ident = Identifier(embedder, gal, match=match)
+
+    def answer(p):
+        e = cache.get(p)
+        if not e.get("boxes"):
+            return None
+        return ident.identify(embedder.embed(read_image(p), [BBox(*e["boxes"][0])]))[0][0]
+
+    probes = [(n, p) for n in enrolled for p in people[n][shots:]]
+    named = [answer(p) == n for n, p in probes]
+    unknown = [answer(p) == UNKNOWN for n in strangers for p in people[n]]
+    gal.close()
+    return {"enrolled_people": len(enrolled), "enrolled_faces": int(len(ident._vecs)),
+            "enrol_issues": [f"{os.path.basename(i.source)}: {i.reason}" for i in issues],
+            "probes": len(probes), "named_correctly": float(np.mean(named)) if named else float("nan"),
+            "stranger_photos": len(unknown), "strangers_unknown": float(np.mean(unknown)) if unknown else float("nan"),
+            "threshold": threshold, "match": match}
+
+
+def evaluate(root: str, embedder_names: Sequence[str], finder, pairs: Optional[Sequence[Pair]] = None,
+             calib_far: float = 1e-3, tar_far: float = 1e-2, do_identification: bool = True,
+             embedder_kw: Optional[Dict[str, Dict]] = None, cache_dir: Optional[str] = None,
+             workdir: Optional[str] = None, match: str = "centroid") -> Dict:
+    """Run every embedder on the same pairs/people; returns a JSON-able result dict."""
+    from .embedders import make_embedder
+
+    people = list_identities(root)
+    split = split_identities(list(people))
+    verify = {n: people[n] for n in split["verify"]}
+    pairs = list(pairs) if pairs is not None else make_pairs(verify)
+    ident_people = split["identify"]
+    enrolled, strangers = ident_people[:20], ident_people[20:40]
+    cache = FaceCache(finder, cache_dir)
+    photos = sorted({p for pr in pairs for p in (pr.a, pr.b)} | {p for ps in verify.values() for p in ps}
+                    | ({p for n in ident_people for p in people[n]} if do_identification else set()))
+    t0 = time.time()
+    cache.fill(photos)
+    found = [bool(cache.get(p).get("boxes")) for p in photos]
+    res: Dict = {"data": os.path.abspath(root), "finder": finder.describe(), "pairs": len(pairs),
+                 "positive_pairs": int(sum(p.same for p in pairs)), "photos": len(photos),
+                 "photos_without_face": int(len(found) - sum(found)),
+                 "pairs_with_missing_face": 0, "detect_seconds": round(time.time() - t0, 1),
+                 "split": {k: len(v) for k, v in split.items()}, "embedders": {}}
+    same = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
+    for name in embedder_names:
+        log.info("evaluating %s", name)
+        emb = make_embedder(name, **((embedder_kw or {}).get(name, {})))
+        out = embed_photos(emb, cache, photos)
+        vec = out["vectors"]
+        s = pair_scores(vec, pairs)
+        res["pairs_with_missing_face"] = int(np.isnan(s).sum())
+        acc = ten_fold_accuracy(s, same, folds)
+        tar, t_tar = tar_at_far(s, same, tar_far)
+        ok = np.isfinite(s)
+        cond = ten_fold_accuracy(s[ok], same[ok], folds[ok])
+        imp = impostor_scores(vec, verify)
+        thr = threshold_for_far(imp, calib_far)
+        r = {"model_id": emb.model_id, "accuracy": acc["accuracy"], "accuracy_std": acc["std"],
+             "accuracy_faces_found": cond["accuracy"], "roc_auc": roc_auc(s, same),
+             f"tar_at_far_{tar_far:g}": tar, "ms_per_face": out["ms_per_face"],
+             "calibrated_threshold": thr, "calibration_far": calib_far, "calibration_impostor_pairs": int(len(imp))}
+        if do_identification:
+            r["identification"] = identification(emb, cache, people, enrolled, strangers, thr, workdir=workdir,
+                                                 match=match)
+        res["embedders"][name] = r
+        log.info("%s: %s", name, {k: v for k, v in r.items() if not isinstance(v, dict)})
+    cache.save()
+    return res
+
+
+def markdown_table(res: Dict, tar_far: float = 1e-2) -> str:
+    """The headline numbers of :func:`evaluate` as a markdown table."""
+    key = f"tar_at_far_{tar_far:g}"
+    lines = [f"pairs: {res['pairs']} ({res['positive_pairs']} genuine), photos without a face: "
+             f"{res['photos_without_face']}/{res['photos']}, pairs with a missing face: "
+             f"{res['pairs_with_missing_face']}, finder: {res['finder']}", "",
+             f"| embedder | 10-fold acc | acc (faces found) | ROC AUC | TAR@FAR={tar_far:g} | ms/face | "
+             "threshold | named (enrolled) | unknown (strangers) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in res["embedders"].items():
+        idn = r.get("identification", {})
+        lines.append(f"| {name} | {r['accuracy']:.4f} ± {r['accuracy_std']:.3f} | {r['accuracy_faces_found']:.4f} | "
+                     f"{r['roc_auc']:.4f} | {r[key]:.4f} | {r['ms_per_face']:.1f} | {r['calibrated_threshold']:.4f} | "
+                     f"{idn.get('named_correctly', float('nan')):.3f} | {idn.get('strangers_unknown', float('nan')):.3f} |")
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""Finding THE face of a photo for enrolment and evaluation: our detector plus retries.
+
+Enrolment photos and evaluation pairs are single photos of one person, where a missed face costs
+a whole sample. :class:`FaceFinder` runs the project's detector (``make_detector``; whatever
+``default`` is at the time) and, only when it finds nothing, retries on an upscaled copy (small
+faces) and on copies rotated by +-20 degrees (tilted heads), mapping the boxes back. Live video
+does not need the retries: the tracker sees the face again in the next frames.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ..types import BBox, Detection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FoundFaces:
+    """Faces of one photo.
+
+    Attributes:
+        detections: every face found, largest box first (pixels of the original photo).
+        attempt: which pass found them: ``"plain"``, ``"upscale"``, ``"rotate+20"``,
+            ``"rotate-20"``, or ``"none"``.
+    """
+
+    detections: Tuple[Detection, ...]
+    attempt: str
+
+    @property
+    def count(self) -> int:
+        return len(self.detections)
+
+    @property
+    def main(self) -> Optional[Detection]:
+        """The largest face (the photo's subject in portrait-style photos), or ``None``."""
+        return self.detections[0] if self.detections else None
+
+
+def _rotate(bgr: np.ndarray, degrees: float) -> Tuple[np.ndarray, np.ndarray]:
+    h, w = bgr.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), degrees, 1.0)
+    return cv2.warpAffine(bgr, m, (w, h), borderMode=cv2.BORDER_REPLICATE), m
+
+
+class FaceFinder:
+    """Detector with retries for single photos.
+
+    Args:
+        detector: a :class:`~face_tracker_core.infer.base.FaceDetector`, or a backend name for
+            :func:`~face_tracker_core.infer.base.make_detector`.
+        retry: run the upscale/rotation passes when the plain pass finds nothing.
+        min_score: ignore detections below this score.
+        **detector_kw: options for ``make_detector`` when ``detector`` is a name.
+    """
+
+    def __init__(self, detector="default", retry: bool = True, min_score: float = 0.0, **detector_kw) -> None:
+        if isinstance(detector, str):
+            from ..infer import make_detector
+
+            detector = make_detector(detector, **detector_kw)
+        self.detector = detector
+        self.retry = bool(retry)
+        self.min_score = float(min_score)
+
+    def describe(self) -> str:
+        return f"{self.detector.describe()}{'+retry' if self.retry else ''}"
+
+    def _detect(self, bgr: np.ndarray) -> List[Detection]:
+        return [d for d in self.detector.detect(bgr) if d.score >= self.min_score]
+
+    def find(self, bgr: np.ndarray) -> FoundFaces:
+        """All faces of ``bgr`` (``(H, W, 3)`` ``uint8``), largest first."""
+        h, w = bgr.shape[:2]
+        dets = self._detect(bgr)
+        attempt = "plain"
+        if not dets and self.retry:
+            for attempt, fn in (("upscale", self._upscaled), ("rotate+20", lambda im: self._rotated(im, 20.0)),
+                                ("rotate-20", lambda im: self._rotated(im, -20.0))):
+                dets = fn(bgr)
+                if dets:
+                    break
+        if not dets:
+            return FoundFaces((), "none")
+        dets = [Detection(d.box.clip(w, h), d.score, d.label, d.landmarks) for d in dets]
+        dets = [d for d in dets if d.box.area > 0]
+        dets.sort(key=lambda d: d.box.area, reverse=True)
+        return FoundFaces(tuple(dets), attempt if dets else "none")
+
+    def _upscaled(self, bgr: np.ndarray) -> List[Detection]:
+        h, w = bgr.shape[:2]
+        f = min(2.0, 1280.0 / max(h, w))
+        if f <= 1.2:
+            return []
+        big = cv2.resize(bgr, (int(w * f), int(h * f)), interpolation=cv2.INTER_CUBIC)
+        return [Detection(d.box.scale(1.0 / f), d.score, d.label) for d in self._detect(big)]
+
+    def _rotated(self, bgr: np.ndarray, degrees: float) -> List[Detection]:
+        rot, m = _rotate(bgr, degrees)
+        inv = cv2.invertAffineTransform(m)
+        out = []
+        for d in self._detect(rot):
+            cx, cy = d.box.center
+            # Same-size box around the face centre mapped back: the landmark predictor copes
+            # with the +-20 degree tilt left in it.
+            ox, oy = inv @ np.array([cx, cy, 1.0])
+            out.append(Detection(BBox.from_cxcywh(ox, oy, d.box.width, d.box.height), d.score, d.label))
+        return out
+
+    def find_many(self, images: Sequence[np.ndarray]) -> List[FoundFaces]:
+        return [self.find(im) for im in images]

@@ -1,0 +1,473 @@
+"""Training of our embedders (``facenet``: triplet loss, ``siamese``: pair loss) on aligned crops.
+
+Pipeline: photos (folder per person) -> our detector (+ retries) -> 5-point landmarks -> aligned
+crops stored once as JPEG bytes in an ``.npz`` (:func:`build_crops`), then P x K batches with
+on-the-fly augmentation (:class:`AugmentedBatches`), a time-budgeted cosine learning-rate
+schedule and a validation of pair separability on held-out people after every epoch.
+
+Crops are stored larger than the network input (``store_size`` > ``input_size``, with matching
+``store_padding``) so random crops, shifts and zooms never reach the border; the centre
+``input_size`` crop equals the inference crop (``input_size``, ``padding``).
+
+Writes ``runs/embedder/<name>/``: ``config.json``, ``model.keras`` + ``model.json`` (card),
+``metrics.csv``, ``loss.png``, ``tb/`` (TensorBoard, when a writer is available).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import threading
+import time
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from ..errors import DataError
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: Dict = {
+    "model": "facenet",       # or "siamese"
+    "input_size": 112,        # network input, pixels
+    "padding": 0.2,           # alignment padding of the inference crop
+    "store_size": 128,        # stored crop side (input_size + margin for augmentation)
+    "dim": 128,
+    "width": 1.0,             # facenet channel multiplier
+    "dropout": 0.2,
+    "p": 64,                  # people per batch
+    "k": 4,                   # photos per person
+    "margin": 0.2,            # triplet margin (squared distance)
+    "lr": 2e-3,
+    "weight_decay": 5e-4,
+    "warmup": 0.05,           # fraction of the budget with linear warm-up
+    "time_budget_s": 180.0,   # training stops after this much wall time (schedule follows it)
+    "max_epochs": 1000,
+    "steps_per_epoch": 50,
+    "seed": 0,
+    "flip": True,             # card: test-time flip averaging
+}
+
+
+def store_padding(input_size: int, padding: float, store_size: int) -> float:
+    """Padding of a ``store_size`` crop whose centre ``input_size`` crop has ``padding``."""
+    return ((store_size / input_size) * (1.0 + 2.0 * padding) - 1.0) / 2.0
+
+
+# ------------------------------------------------------------------------------------------------
+# Crops
+# ------------------------------------------------------------------------------------------------
+
+def build_crops(root: str, out_path: str, finder=None, splits: Sequence[str] = ("train", "val"),
+                input_size: int = 112, padding: float = 0.2, store_size: int = 128,
+                cache_dir: Optional[str] = None, quality: int = 95) -> Dict:
+    """Detect, align and store the faces of the people of ``splits`` as a compact ``.npz``.
+
+    Photos where the finder sees no face are skipped (and counted); photos with several faces
+    use the largest one (CelebA in-the-wild photos centre their subject).
+
+    Returns:
+        Summary ``{"photos", "faces", "no_face", "several", "people"}``.
+    """
+    from ..imaging import read_image
+    from .align import align_face
+    from .dataset import FaceCache, list_identities, split_identities
+    from .faces import FaceFinder
+
+    people = list_identities(root)
+    split = split_identities(list(people))
+    cache = FaceCache(finder or FaceFinder("default"), cache_dir)
+    pad = store_padding(input_size, padding, store_size)
+    blobs, labels, names, tags, paths = [], [], [], [], []
+    stats = {"photos": 0, "faces": 0, "no_face": 0, "several": 0}
+    for tag in splits:
+        for person in split[tag]:
+            for path in people[person]:
+                stats["photos"] += 1
+                e = cache.get(path)
+                if not e.get("points5"):
+                    stats["no_face"] += 1
+                    continue
+                stats["several"] += len(e["boxes"]) > 1
+                crop = align_face(read_image(path), np.asarray(e["points5"], np.float32), store_size, pad)
+                ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
+                blobs.append(buf.reshape(-1))
+                if person not in names:
+                    names.append(person)
+                labels.append(names.index(person))
+                tags.append(tag)
+                paths.append(os.path.relpath(path, root))
+                stats["faces"] += 1
+    cache.save()
+    offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    np.savez(out_path, jpeg=np.concatenate(blobs) if blobs else np.zeros(0, np.uint8), offsets=offsets,
+             label=np.array(labels, np.int32), person=np.array(names), split=np.array(tags),
+             path=np.array(paths), meta=np.array(json.dumps({
+                 "input_size": input_size, "padding": padding, "store_size": store_size,
+                 "store_padding": pad, "finder": cache.finder.describe(), "root": os.path.abspath(root)})))
+    stats["people"] = len(names)
+    log.info("crops: %s -> %s", stats, out_path)
+    return stats
+
+
+def load_crops(path: str) -> Dict:
+    """Decode a crops ``.npz`` into ``{"images": (N, S, S, 3) uint8 BGR, "label", "split", "meta"...}``."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: crops file not found")
+    try:
+        z = np.load(path, allow_pickle=False)
+        jpeg, off = z["jpeg"], z["offsets"]
+        imgs = [cv2.imdecode(jpeg[off[i]:off[i + 1]], cv2.IMREAD_COLOR) for i in range(len(off) - 1)]
+        out = {"label": z["label"], "split": z["split"], "person": z["person"], "path": z["path"],
+               "meta": json.loads(str(z["meta"]))}
+    except (KeyError, ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a crops file ({exc})") from exc
+    if any(im is None for im in imgs):
+        raise DataError(f"{path}: a stored crop does not decode")
+    out["images"] = np.stack(imgs) if imgs else np.zeros((0, 1, 1, 3), np.uint8)
+    return out
+
+
+def center_crop(images: np.ndarray, size: int) -> np.ndarray:
+    """Centre ``size`` x ``size`` crop of ``(N, S, S, 3)`` images."""
+    o = (images.shape[1] - size) // 2
+    return images[:, o:o + size, o:o + size]
+
+
+# ------------------------------------------------------------------------------------------------
+# Augmented P x K batches
+# ------------------------------------------------------------------------------------------------
+
+def augment(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One random view of a stored crop: rotation +-10 deg, scale 0.9-1.1, shift +-5 %, mirror,
+    brightness/contrast/saturation jitter, sometimes grey or low-resolution (blurry webcams).
+
+    Args:
+        img: ``(S, S, 3)`` uint8 stored crop.
+        size: output side (the network input).
+
+    Returns:
+        ``(size, size, 3)`` float32 pixel values in [0, 255].
+    """
+    s = img.shape[0]
+    ang = rng.uniform(-10, 10)
+    scale = rng.uniform(0.9, 1.1)
+    tx, ty = rng.uniform(-0.05, 0.05, 2) * size
+    m = cv2.getRotationMatrix2D((s / 2.0, s / 2.0), ang, scale)
+    m[:, 2] += (size - s) / 2.0 + np.array([tx, ty])
+    out = cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    if rng.random() < 0.2:  # low resolution
+        r = int(rng.uniform(0.3, 0.6) * size)
+        out = cv2.resize(cv2.resize(out, (r, r), interpolation=cv2.INTER_AREA), (size, size))
+    x = out.astype(np.float32)
+    if rng.random() < 0.1:
+        x[:] = x.mean(axis=2, keepdims=True)
+    else:
+        grey = x.mean(axis=2, keepdims=True)
+        x = grey + (x - grey) * rng.uniform(0.6, 1.4)  # saturation
+    mean = x.mean()
+    x = (x - mean) * rng.uniform(0.7, 1.3) + mean * rng.uniform(0.7, 1.3)  # contrast, brightness
+    return np.clip(x, 0, 255)
+
+
+def _make_batches(images: np.ndarray, labels: np.ndarray, size: int, p: int, k: int, steps: int, seed: int):
+    import keras
+
+    from .triplet import PKSampler
+
+    class AugmentedBatches(keras.utils.PyDataset):
+        """``steps`` random P x K batches per epoch, augmented in worker threads."""
+
+        def __init__(self):
+            super().__init__(workers=8, use_multiprocessing=False, max_queue_size=16)
+            self.sampler = PKSampler(labels, p, k, seed)
+            self._lock = threading.Lock()
+            self._n = 0
+
+        def __len__(self):
+            return steps
+
+        def __getitem__(self, i):
+            with self._lock:
+                idx = self.sampler.batch()
+                self._n += 1
+                rng = np.random.default_rng([seed, self._n])
+            x = np.stack([augment(images[j], size, rng) for j in idx])
+            return x, labels[idx].astype(np.int32)
+
+    return AugmentedBatches()
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation and schedule
+# ------------------------------------------------------------------------------------------------
+
+def embed_crops(net, crops: np.ndarray, flip: bool = True, batch: int = 256) -> np.ndarray:
+    """L2-normalised embeddings of input-size crops (optionally averaged with the mirror image)."""
+    from .embedders import l2_normalize
+
+    def fwd(x):
+        return np.concatenate([np.asarray(net.predict_on_batch(x[i:i + batch].astype(np.float32)))
+                               for i in range(0, len(x), batch)])
+
+    v = fwd(crops)
+    if flip:
+        v = v + fwd(crops[:, :, ::-1])
+    return l2_normalize(v)
+
+
+def pair_separability(emb: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
+    """All-pairs verification quality of a labelled set: best-threshold accuracy on balanced
+    pairs (genuine and impostor weighted equally) and ROC AUC."""
+    from .metrics import roc_auc
+
+    sims = (1.0 + emb @ emb.T) / 2.0
+    iu = np.triu_indices(len(labels), 1)
+    s, y = sims[iu], (labels[:, None] == labels[None, :])[iu]
+    order = np.argsort(-s)
+    tp = np.cumsum(y[order]) / max(1, y.sum())
+    fp = np.cumsum(~y[order]) / max(1, (~y).sum())
+    bal_acc = float(np.max(0.5 * (tp + 1.0 - fp)))
+    return {"val_acc": bal_acc, "val_auc": roc_auc(s, y)}
+
+
+def _callbacks(cfg: Dict, run_dir: str, net, val_x, val_y, t0: float):
+    import keras
+
+    class Schedule(keras.callbacks.Callback):
+        """Cosine learning rate over the wall-time budget (with linear warm-up); stops at the end."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            f = min(1.0, (time.time() - t0) / cfg["time_budget_s"])
+            w = cfg["warmup"]
+            lr = cfg["lr"] * (f / w if f < w else 0.5 * (1 + math.cos(math.pi * (f - w) / (1 - w))))
+            self.model.optimizer.learning_rate.assign(max(lr, cfg["lr"] * 1e-3))
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))
+                logs["elapsed_s"] = time.time() - t0
+            if time.time() - t0 >= cfg["time_budget_s"]:
+                self.model.stop_training = True
+
+    class Validate(keras.callbacks.Callback):
+        """Pair separability of held-out people; keeps the best weights."""
+
+        def __init__(self):
+            super().__init__()
+            self.best, self.best_weights = -1.0, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if len(val_x) == 0 or logs is None:
+                return
+            m = pair_separability(embed_crops(net, val_x, cfg["flip"]), val_y)
+            logs.update(m)
+            if m["val_auc"] > self.best:
+                self.best, self.best_weights = m["val_auc"], net.get_weights()
+            log.info("epoch %d: loss %.4f val_acc %.4f val_auc %.4f (%.0f s)", epoch + 1,
+                     logs.get("loss", float("nan")), m["val_acc"], m["val_auc"], time.time() - t0)
+
+    sched, val = Schedule(), Validate()
+    cbs = [sched, val, keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics.csv"))]
+    tb = _tensorboard(run_dir)
+    if tb is not None:
+        cbs.append(tb)
+    return cbs, val
+
+
+def scalar_writer(logdir: str):
+    """A ``write(tag, value, step)`` function producing TensorBoard event files, or ``None``.
+
+    Uses TensorFlow's own summary ops with a hand-made ``scalars`` plugin tag, so it works
+    without the ``tensorboard`` package (which ``tf.summary.scalar`` insists on); falls back to
+    ``torch.utils.tensorboard`` (e.g. on a GPU machine with only JAX/PyTorch).
+    """
+    try:
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+        from tensorflow.python.ops import summary_ops_v2
+
+        writer = tf.summary.create_file_writer(logdir)
+        meta = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+        def write(tag, value, step):
+            with writer.as_default():
+                summary_ops_v2.write(tag, tf.constant(float(value), tf.float32), step=int(step), metadata=meta)
+            writer.flush()
+
+        return write
+    except Exception:
+        pass
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        w = SummaryWriter(logdir)
+
+        def write(tag, value, step):
+            w.add_scalar(tag, float(value), int(step))
+            w.flush()
+
+        return write
+    except Exception:
+        log.info("no TensorBoard writer available (metrics.csv still written)")
+        return None
+
+
+def _tensorboard(run_dir: str):
+    """Callback writing every epoch's logs to ``run_dir/tb`` (``None`` without a writer)."""
+    import keras
+
+    write = scalar_writer(os.path.join(run_dir, "tb"))
+    if write is None:
+        return None
+
+    class Scalars(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for k, v in (logs or {}).items():
+                try:
+                    write(f"epoch_{k}", float(v), epoch)
+                except (TypeError, ValueError):
+                    pass
+
+    return Scalars()
+
+
+def csv_to_tensorboard(run_dir: str) -> bool:
+    """Write ``run_dir/metrics.csv`` as TensorBoard scalars in ``run_dir/tb`` (for runs made
+    where no writer was available); returns whether anything was written."""
+    path = os.path.join(run_dir, "metrics.csv")
+    write = scalar_writer(os.path.join(run_dir, "tb")) if os.path.isfile(path) else None
+    if write is None:
+        return False
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            for k, v in row.items():
+                if k != "epoch" and v not in ("", None):
+                    write(f"epoch_{k}", float(v), int(row["epoch"]))
+    return True
+
+
+def plot_metrics(csv_path: str, png_path: str, title: str = "") -> None:
+    """Loss and validation curves of ``metrics.csv`` as a PNG."""
+    if not os.path.isfile(csv_path):
+        return
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [int(r["epoch"]) + 1 for r in rows]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax[0].plot(ep, [float(r["loss"]) for r in rows], label="train loss")
+    ax[0].set_xlabel("epoch")
+    ax[0].legend()
+    for key in ("val_acc", "val_auc"):
+        if key in rows[0] and rows[0][key] != "":
+            ax[1].plot(ep, [float(r[key]) for r in rows], label=key)
+    ax[1].set_xlabel("epoch")
+    ax[1].legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=90)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------
+# Entry point
+# ------------------------------------------------------------------------------------------------
+
+def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
+    """Train ``facenet`` or ``siamese`` on a crops file; returns a summary dict.
+
+    Args:
+        crops_path: ``.npz`` from :func:`build_crops` (``train`` and ``val`` people).
+        run_dir: output folder (created).
+        **overrides: any key of :data:`DEFAULTS`.
+    """
+    import keras
+
+    cfg = dict(DEFAULTS)
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown training options: {sorted(unknown)}")
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    os.makedirs(run_dir, exist_ok=True)
+    data = load_crops(crops_path)
+    meta = data["meta"]
+    cfg.update(input_size=meta["input_size"], padding=meta["padding"], store_size=meta["store_size"])
+    tr = data["split"] == "train"
+    va = data["split"] == "val"
+    x_tr, y_tr = data["images"][tr], data["label"][tr]
+    val_x, val_y = center_crop(data["images"][va], cfg["input_size"]), data["label"][va]
+    if len(np.unique(y_tr)) < 2:
+        raise DataError(f"{crops_path}: needs at least 2 training people")
+    cfg.update(backend=keras.backend.backend(), crops=os.path.abspath(crops_path),
+               train_people=int(len(np.unique(y_tr))), train_faces=int(len(y_tr)),
+               val_people=int(len(np.unique(val_y))), val_faces=int(len(val_y)))
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1, sort_keys=True)
+    keras.utils.set_random_seed(cfg["seed"])
+
+    if cfg["model"] == "facenet":
+        from .facenet import build_facenet
+        from .triplet import triplet_semihard_loss
+
+        net = build_facenet(cfg["input_size"], cfg["dim"], cfg["width"], cfg["dropout"])
+        train_model = net
+        margin = cfg["margin"]
+
+        def loss(y, e):
+            return triplet_semihard_loss(y, e, margin)
+    elif cfg["model"] == "siamese":
+        from .siamese import balanced_pair_bce, build_pair_model, build_tower
+
+        net = build_tower(cfg["input_size"], cfg["dim"], dropout=cfg["dropout"])
+        train_model = build_pair_model(net)
+        loss = balanced_pair_bce
+    else:
+        raise ValueError(f"unknown model '{cfg['model']}' (facenet or siamese)")
+    log.info("%s: %d parameters, %d training faces of %d people, backend %s", cfg["model"],
+             net.count_params(), len(y_tr), cfg["train_people"], cfg["backend"])
+    opt = keras.optimizers.AdamW(learning_rate=cfg["lr"], weight_decay=cfg["weight_decay"])
+    train_model.compile(optimizer=opt, loss=loss)
+    batches = _make_batches(x_tr, y_tr, cfg["input_size"], cfg["p"], cfg["k"], cfg["steps_per_epoch"], cfg["seed"])
+    t0 = time.time()
+    cbs, val = _callbacks(cfg, run_dir, net, val_x, val_y, t0)
+    train_model.fit(batches, epochs=cfg["max_epochs"], callbacks=cbs, verbose=0)
+    train_s = time.time() - t0
+    if val.best_weights is not None:
+        net.set_weights(val.best_weights)
+    model_path = os.path.join(run_dir, "model.keras")
+    # Save an uncompiled copy: no optimizer slots (3x the weights) in the shipped file.
+    export = keras.models.clone_model(net)
+    export.set_weights(net.get_weights())
+    export.save(model_path)
+    final = pair_separability(embed_crops(net, val_x, cfg["flip"]), val_y) if len(val_x) else {}
+    card = {"name": cfg["model"], "input_size": cfg["input_size"], "padding": cfg["padding"],
+            "dim": cfg["dim"], "flip": cfg["flip"], "params": int(net.count_params()),
+            "train_seconds": round(train_s, 1), "train_people": cfg["train_people"],
+            "train_faces": cfg["train_faces"], "val": final, "backend": cfg["backend"],
+            "loss": "triplet_semihard" if cfg["model"] == "facenet" else "balanced_pair_bce",
+            "data": meta.get("root"), "licence": "CelebA: non-commercial research only"}
+    if cfg["model"] == "siamese":
+        from .siamese import head_params
+
+        card["head"] = head_params(train_model)
+    with open(os.path.join(run_dir, "model.json"), "w") as f:
+        json.dump(card, f, indent=1, sort_keys=True)
+    plot_metrics(os.path.join(run_dir, "metrics.csv"), os.path.join(run_dir, "loss.png"), cfg["model"])
+    log.info("saved %s (%.0f s of training, val %s)", model_path, train_s, final)
+    return {"model_path": model_path, "train_seconds": train_s, **final}
