@@ -84,8 +84,13 @@ def sidecar_path(model_path: str) -> str:
 
 def save_model(model: keras.Model, path: str, meta: dict) -> None:
     """Save ``model`` to ``path`` (``.keras``) and ``meta`` to its JSON sidecar."""
+    import keras
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    model.save(path, include_optimizer=False)
+    # An uncompiled copy: Keras 3 would otherwise store the optimizer state (3x the file size).
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    clean.save(path)
     with open(sidecar_path(path), "w", encoding="utf-8") as fh:
         json.dump(meta, fh, indent=1, sort_keys=True)
 

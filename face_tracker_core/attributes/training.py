@@ -74,6 +74,7 @@ class AttributeTrainConfig:
     pretrain_lr: float = 2e-3
     people_salt: str = "people-v1"
     max_photos: Optional[int] = None
+    init_base: Optional[str] = None
     extra: Dict = field(default_factory=dict)
 
 
@@ -132,6 +133,36 @@ def identity_data(root: str, cropper: FaceCropper, cache_root: str, holdout: flo
     return cache, person, split_people(person, holdout, salt)
 
 
+def _save_base(base, pdir: str) -> None:
+    """Keep the pre-trained base (``pretrain/conv_base.keras``) for ``--init-base`` reruns."""
+    base.save(os.path.join(pdir, "conv_base.keras"))
+
+
+def _init_base(base, path: str) -> Optional[dict]:
+    """Copy conv-base weights from ``path`` (a ``conv_base.keras`` or an attribute model) into ``base``.
+
+    Returns:
+        The pre-training summary of that run (from its ``summary.json``/sidecar), if any.
+    """
+    import json
+
+    from .model import conv_base_of, load_model
+
+    src, meta = load_model(path)
+    src_base = src if src.name == "conv_base" else conv_base_of(src)
+    try:
+        base.set_weights(src_base.get_weights())
+    except ValueError as exc:
+        raise DataError(f"{path}: conv base does not match --arch/--size ({exc})") from exc
+    pre = meta.get("pretrain")
+    summ = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(path))), "summary.json")
+    if pre is None and os.path.isfile(summ):
+        with open(summ, encoding="utf-8") as fh:
+            pre = json.load(fh).get("pretrain")
+    log.info("conv base initialised from %s", path)
+    return {**(pre or {}), "init_base": path}
+
+
 def _fit(model, train_seq, val_seq, epochs, lr, loss, metrics, run_dir, csv_append, initial_epoch=0):
     import keras
 
@@ -172,6 +203,7 @@ def pretrain_identity(base, cfg: AttributeTrainConfig, cropper: FaceCropper, run
     hist = _fit(model, train_seq, val_seq, cfg.pretrain_epochs, cfg.pretrain_lr,
                 keras.losses.SparseCategoricalCrossentropy(), ["accuracy"], pdir, False)
     plot_history(os.path.join(pdir, "metrics.csv"), os.path.join(pdir, "loss.png"), "identity pre-training")
+    _save_base(base, pdir)
     return {"identity_root": cfg.pretrain_identity, "people_seen": len(seen), "people_heldout": people["heldout"],
             "people_salt": cfg.people_salt, "holdout": cfg.pretrain_holdout, "train_photos": int(len(tr)),
             "val_accuracy": float(hist.history.get("val_accuracy", [float("nan")])[-1])}
@@ -252,6 +284,7 @@ def pretrain_distill(base, cfg: AttributeTrainConfig, cropper: FaceCropper, run_
     hist = _fit(model, train_seq, val_seq, cfg.pretrain_epochs, cfg.pretrain_lr, keras.losses.MeanSquaredError(),
                 [], pdir, False)
     plot_history(os.path.join(pdir, "metrics.csv"), os.path.join(pdir, "loss.png"), "distillation pre-training")
+    _save_base(base, pdir)
     return {"teacher": "dlib_face_recognition_resnet_model_v1 embedding + shape_predictor_68 landmarks "
                        "(face_recognition_models)",
             "identity_root": cfg.pretrain_identity, "people_seen": len(seen), "people_heldout": people["heldout"],
@@ -298,7 +331,9 @@ def train_attributes(cfg: AttributeTrainConfig) -> dict:
 
     channels = 1 if cfg.color == "gray" else 3
     base = build_base(cfg.arch, (cfg.size, cfg.size, channels))
-    if cfg.pretrain_identity and cfg.pretrain_teacher:
+    if cfg.init_base:
+        pre = _init_base(base, cfg.init_base)
+    elif cfg.pretrain_identity and cfg.pretrain_teacher:
         paths = [os.path.join(cfg.images_dir, k) for k in cache.keys]
         pre = pretrain_distill(base, cfg, cropper, run_dir, cache, splits["train"], paths)
     elif cfg.pretrain_identity:

@@ -53,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pre-train by distilling this face embedding (dlib: offline, face_recognition_models) on the "
                         "photos of --pretrain-identity instead of classifying its people")
     p.add_argument("--pretrain-epochs", type=int, default=40)
+    p.add_argument("--init-base", default=None, metavar="KERAS",
+                   help="start from this conv base (a run's pretrain/conv_base.keras or an attribute model) "
+                        "instead of pre-training again")
+    p.add_argument("--hidden", type=int, default=256, help="units of the head's hidden layer (0: linear head)")
     p.add_argument("--max-photos", type=int, default=None, help="use only the first N photos (smoke tests)")
 
 
@@ -67,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         head_epochs=args.head_epochs, lr=args.lr, finetune_lr=args.finetune_lr, balanced_bce=args.balanced_bce,
         seed=args.seed, pretrain_identity=args.pretrain_identity, pretrain_teacher=args.pretrain_teacher,
         pretrain_holdout=args.pretrain_holdout,
-        pretrain_epochs=args.pretrain_epochs, max_photos=args.max_photos)
+        pretrain_epochs=args.pretrain_epochs, max_photos=args.max_photos,
+        init_base=args.init_base, hidden=args.hidden)
     summary = train_attributes(cfg)
     print(json.dumps(summary, indent=1, default=str))
     return 0
