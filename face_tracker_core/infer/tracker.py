@@ -483,25 +483,23 @@ class Tracker:
 
     def _parse(self, detections: Sequence[Detection], embeddings: Optional[np.ndarray]):
         cfg = self.config
-        dets: List[Detection] = []
-        rows: List[int] = []
-        for k, d in enumerate(detections):
-            b = d.box
-            if not (d.score >= cfg.low_score and math.isfinite(d.score)):
-                continue
-            if not all(math.isfinite(v) for v in (b.x1, b.y1, b.x2, b.y2)) or b.x2 <= b.x1 or b.y2 <= b.y1:
-                log.debug("tracker: ignoring invalid detection box %s", b)
-                continue
-            dets.append(d)
-            rows.append(k)
-        boxes = np.array([d.box.as_xyxy() for d in dets], dtype=np.float64).reshape(-1, 4)
-        scores = np.array([d.score for d in dets], dtype=np.float64)
+        detections = list(detections)
+        arr = np.array([(d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.score) for d in detections],
+                       dtype=np.float64).reshape(-1, 5)
+        with np.errstate(invalid="ignore"):
+            ok = (np.isfinite(arr).all(axis=1) & (arr[:, 4] >= cfg.low_score)
+                  & (arr[:, 2] > arr[:, 0]) & (arr[:, 3] > arr[:, 1]))
+        if not ok.all() and log.isEnabledFor(logging.DEBUG):
+            log.debug("tracker: ignoring %d detection(s) below low_score or with invalid boxes", int((~ok).sum()))
+        rows = np.flatnonzero(ok)
+        dets: List[Detection] = [detections[k] for k in rows]
+        boxes, scores = arr[rows, :4], arr[rows, 4]
         emb = None
         if embeddings is not None:
             e = np.asarray(embeddings, dtype=np.float64)
             if e.ndim != 2 or e.shape[0] != len(detections):
                 raise ValueError(f"tracker: embeddings must be (len(detections)={len(detections)}, D), got {e.shape}")
-            emb = _normalise(e[rows]) if rows else np.zeros((0, e.shape[1]))
+            emb = _normalise(e[rows]) if rows.size else np.zeros((0, e.shape[1]))
         return dets, boxes, scores, emb
 
     def _expire(self, stamp: float) -> None:
