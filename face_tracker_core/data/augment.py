@@ -30,6 +30,7 @@ import copy
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import zlib
 from concurrent.futures import ProcessPoolExecutor
@@ -304,10 +305,17 @@ def _augment_one(job: Tuple[Sample, str, int, int, int, bool]) -> Tuple[List[Sam
     return written, None, dropped, kept
 
 
+# Native thread pools (TensorFlow, rclpy, OpenCV) are invisible to threading.active_count(), and
+# forking while one of them holds a lock deadlocks the child (seen in the full test suite after
+# TensorFlow was imported). ``fork`` is used only when none of those libraries is loaded.
+_THREADED_LIBS = ("tensorflow", "rclpy", "torch", "jax", "dlib")
+
+
 def _pool_context():
-    """``fork`` (fast: workers inherit the imports) when this process runs no other thread;
-    otherwise ``forkserver``, because forking a process with TensorFlow/ROS threads can deadlock."""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+    """``fork`` (fast: workers inherit the imports) when this process runs no other thread and
+    no library with native threads is loaded; otherwise ``forkserver``."""
+    if (threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+            and not any(m in sys.modules for m in _THREADED_LIBS)):
         return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
     try:
