@@ -7,10 +7,13 @@
 
 Normalisation modes (how the driving face's landmarks are placed in the target's crop):
 
-* ``"similarity"`` (default): rotate/scale/translate the driver's landmarks onto the target's
-  reference shape, estimated on nose and eye corners (any person, any camera);
-* ``"relative"``: the target's own face shape moved by the driver's expression changes
-  (:class:`~.sketch.RelativeMotion`), better when the driver's face shape differs a lot;
+* ``"relative"`` (default): pose and size normalised as below, then the target's own face shape
+  moved by the driver's expression changes (:class:`~.sketch.RelativeMotion`). A generator trained
+  on one face has only seen that face's shape: another person's eyes, jaw and nose drawn as they
+  are give smeared, broken faces, while their motion applied to the target's shape stays in the
+  training distribution (see the model card's cross-person figure);
+* ``"similarity"``: rotate/scale/translate the driver's landmarks onto the target's reference
+  shape, estimated on nose and eye corners; keeps the driver's face shape;
 * ``"crop"``: the training crop as is, for driving with footage from the target's own camera.
 """
 
@@ -169,12 +172,14 @@ class ReenactResult:
         sketch: ``(R, R, 3)`` ``uint8`` the sketch it was generated from.
         box: the driving face in the camera frame (pixels).
         landmarks: ``(68, 2)`` driving landmarks in camera pixels.
+        placed: ``(68, 2)`` the landmarks as drawn in the sketch (crop pixels).
     """
 
     output: np.ndarray
     sketch: np.ndarray
     box: BBox
     landmarks: np.ndarray
+    placed: np.ndarray
 
 
 class Reenactor:
@@ -187,10 +192,12 @@ class Reenactor:
         normalise: one of :data:`NORMALISE_MODES`.
         landmark_predictor: ``LandmarkPredictor(68)``; built when ``None``.
         generator: an already loaded :class:`Generator` (then ``model_path`` is ignored).
+        refine: landmark refinement passes (:func:`~.prepare.face_landmarks`): makes the landmarks
+            independent of the detector's box convention.
     """
 
-    def __init__(self, model_path: Optional[str] = None, detector="default", normalise: str = "similarity",
-                 landmark_predictor=None, generator: Optional[Generator] = None) -> None:
+    def __init__(self, model_path: Optional[str] = None, detector="default", normalise: str = "relative",
+                 landmark_predictor=None, generator: Optional[Generator] = None, refine: int = 2) -> None:
         from ..infer import make_detector
         from ..infer.landmarks import LandmarkPredictor
 
@@ -200,6 +207,7 @@ class Reenactor:
         self.detector = make_detector(detector) if isinstance(detector, str) else detector
         self.landmarks = landmark_predictor or LandmarkPredictor(68)
         self.normalise = normalise
+        self.refine = int(refine)
         self._relative = RelativeMotion(self.generator.reference) if normalise == "relative" else None
         self._previous: Optional[BBox] = None
 
@@ -207,15 +215,17 @@ class Reenactor:
     def resolution(self) -> int:
         return self.generator.resolution
 
+    def place(self, landmarks: np.ndarray) -> np.ndarray:
+        """Camera-frame ``landmarks`` -> ``(68, 2)`` points in the target's crop (see the modes above)."""
+        if self.normalise == "crop":
+            return apply_affine(crop_matrix(self.generator.meta["crop"], self.resolution), landmarks)
+        if self.normalise == "relative":
+            return self._relative(landmarks)
+        return align_to_reference(landmarks, self.generator.reference)
+
     def sketch_for(self, landmarks: np.ndarray) -> np.ndarray:
         """The sketch of camera-frame ``landmarks`` placed in the target's crop."""
-        if self.normalise == "crop":
-            pts = apply_affine(crop_matrix(self.generator.meta["crop"], self.resolution), landmarks)
-        elif self.normalise == "relative":
-            pts = self._relative(landmarks)
-        else:
-            pts = align_to_reference(landmarks, self.generator.reference)
-        return render_sketch(pts, self.resolution, self.generator.thickness)
+        return render_sketch(self.place(landmarks), self.resolution, self.generator.thickness)
 
     def process(self, bgr: np.ndarray) -> Optional[ReenactResult]:
         """Render one frame.
@@ -226,7 +236,7 @@ class Reenactor:
         Returns:
             The result, or ``None`` when no face is found.
         """
-        from .prepare import pick_face
+        from .prepare import face_landmarks, pick_face
 
         box = pick_face(self.detector.detect(bgr), self._previous)
         if box is None:
@@ -235,9 +245,10 @@ class Reenactor:
                 self._relative.reset()
             return None
         self._previous = box
-        lm = self.landmarks.predict(bgr, box)
-        sketch = self.sketch_for(lm)
-        return ReenactResult(self.generator.predict(sketch), sketch, box, lm)
+        lm = face_landmarks(self.landmarks, bgr, box, self.refine)
+        placed = self.place(lm)
+        sketch = render_sketch(placed, self.resolution, self.generator.thickness)
+        return ReenactResult(self.generator.predict(sketch), sketch, box, lm, placed)
 
 
 def side_by_side(frame: np.ndarray, sketch: np.ndarray, output: np.ndarray) -> np.ndarray:
