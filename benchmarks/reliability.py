@@ -111,10 +111,14 @@ class Driver(Node):
                      value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=path))
         return self.call(self.set_cli, SetParameters.Request(parameters=[p])).results[0]
 
-    def alive_and_processing(self, proc) -> bool:
+    def alive_and_processing(self, proc, timeout: float = 20.0) -> bool:
+        """The node process is up and answers good frames (within ``timeout`` seconds)."""
         self.reset()
-        self.stream(10, 2.0)
-        time.sleep(0.5)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout and proc.poll() is None:
+            self.stream(10, 1.0)
+            if self.received > 0:
+                return True
         return proc.poll() is None and self.received > 0
 
 
