@@ -1,9 +1,11 @@
 """Face reenactment (face2face): 68-point landmark sketches -> pix2pix generator -> the target's face.
 
-Modules: :mod:`.sketch` (drawing and pose/size normalisation), :mod:`.prepare` (training pairs
+Modules: :mod:`.sketch` (drawing and pose/size/shape placement), :mod:`.prepare` (training pairs
 from a video), :mod:`.unet` / :mod:`.patchgan` (the two networks), :mod:`.pix2pix` (the
-conditional GAN and its training), :mod:`.evaluate` (SSIM, PSNR, L1, landmark error, fps) and
-:mod:`.renderer` (camera frame -> rendered target face at run time).
+conditional GAN and its TensorFlow/JAX train steps), :mod:`.training` (run folders, checkpoints,
+resume, summaries via :mod:`.tbwriter`), :mod:`.evaluate` (SSIM, PSNR, L1, landmark error, fps),
+:mod:`.export` (.keras, SavedModel, TFLite) and :mod:`.renderer` (camera frame -> rendered target
+face at run time). Model card: ``docs/model_cards/reenactment.md``.
 
 Importing this package does not import Keras/TensorFlow; the model modules do.
 """
