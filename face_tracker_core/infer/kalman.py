@@ -53,14 +53,18 @@ class BoxKalman:
             of the spectral density). Larger = follows manoeuvres faster, more jitter.
         size_accel_std: same for width/height (a face approaching the camera).
         init_velocity_std: prior std of the velocity of a new track, box heights per second.
+        robust_chi2: measurements with a squared Mahalanobis innovation above this (chi-square,
+            4 dof) get their noise inflated in proportion, so one odd box (a half-hidden face)
+            cannot derail the state; 0 = plain Kalman update.
     """
 
-    def __init__(self, measurement_std: float = 0.05, accel_std: float = 3.0, size_accel_std: float = 1.0,
-                 init_velocity_std: float = 2.0) -> None:
+    def __init__(self, measurement_std: float = 0.05, accel_std: float = 2.0, size_accel_std: float = 1.0,
+                 init_velocity_std: float = 2.0, robust_chi2: float = 0.0) -> None:
         self.measurement_std = float(measurement_std)
         self.accel_std = float(accel_std)
         self.size_accel_std = float(size_accel_std)
         self.init_velocity_std = float(init_velocity_std)
+        self.robust_chi2 = float(robust_chi2)
         a, sa = self.accel_std, self.size_accel_std
         self._accel_row = np.array([a, a, sa, sa, a, a, sa, sa])
 
@@ -135,10 +139,20 @@ class BoxKalman:
         z = np.asarray(z, dtype=np.float64).reshape(-1, 4)
         r = (self.measurement_std * np.maximum(z[:, _H], MIN_SIZE)) ** 2
         s = cov[:, :4, :4] + r[:, None, None] * _EYE4
+        innov = z - mean[:, :4]
+        if self.robust_chi2 > 0.0:
+            # Robust update: a measurement far outside the predicted spread (squared Mahalanobis
+            # distance d2 above robust_chi2) is down-weighted by inflating its noise by
+            # d2 / robust_chi2. Typical culprit: the box of a face half hidden behind something,
+            # much smaller and off-centre, which would otherwise shrink and stop the track.
+            d2 = np.einsum("ni,ni->n", innov, np.linalg.solve(s, innov[:, :, None])[:, :, 0])
+            scale = np.maximum(1.0, d2 / self.robust_chi2)
+            if np.any(scale > 1.0):
+                r = r * scale
+                s = cov[:, :4, :4] + r[:, None, None] * _EYE4
         pht = cov[:, :, :4]                                   # P H^T, (N, 8, 4)
         # K = P H^T S^-1; S is symmetric so K^T = S^-1 (H P) = solve(S, P[:, :4, :]).
         gain = np.swapaxes(np.linalg.solve(s, cov[:, :4, :]), 1, 2)   # (N, 8, 4)
-        innov = z - mean[:, :4]
         mean = mean + np.matmul(gain, innov[:, :, None])[:, :, 0]
         cov = cov - np.matmul(gain, np.swapaxes(pht, 1, 2))
         # Keep the covariance symmetric against round-off over long runs.

@@ -47,8 +47,8 @@ L2-normalised embedding per confirmed track (a running average refreshed at most
 ``appearance_memory_s`` seconds. A track born in the last ``appearance_window_s`` seconds is
 compared (cosine), on its first *good* view, with the coasting and the remembered tracks; the best
 match above ``appearance_threshold`` gives it the old id (and confirms it at once). A good view is
-a detection that overlaps no other detection and is not cut by the image border (when the frame
-is given): a face walking in, or half hidden, embeds poorly, so the decision waits for a clean
+a high-score detection that overlaps no other high-score detection and is not cut by the image
+border (when the frame is given): a face walking in, or half hidden, embeds poorly, so the decision waits for a clean
 look instead of being taken at birth. Embeddings are only ever computed from good views.
 
 The hook interface::
@@ -135,7 +135,8 @@ class TrackerConfig:
         appearance_momentum: weight of the old embedding in the running average (0..1).
         appearance_memory_s: how long a removed track's embedding is remembered.
         appearance_window_s: a new track may still take a remembered id during its first
-            seconds (on its first good view: not overlapping another face, not cut by the border).
+            seconds (on its first good view: a high-score box not overlapping another face, not
+            cut by the border).
         appearance_hold_s: while some known face is missing, a new track is not reported until
             that check is done, for at most this long (so a returning face does not show a new
             id for a few frames before getting its old one back). 0 = report at once.
@@ -159,6 +160,7 @@ class TrackerConfig:
     accel_std: float = 2.0
     size_accel_std: float = 1.0
     init_velocity_std: float = 2.0
+    robust_chi2: float = 6.0
     appearance_threshold: float = 0.8
     appearance_interval_s: float = 0.5
     appearance_momentum: float = 0.7
@@ -186,7 +188,7 @@ class TrackerConfig:
         for name in ("max_age_s", "measurement_std"):
             v = getattr(self, name)
             need(math.isfinite(v) and v > 0.0, f"{name}={v!r} must be > 0")
-        for name in ("report_lost_s", "lost_gate", "lost_max_dist", "smooth_min_cutoff_hz", "smooth_beta", "lost_buffer", "accel_std", "size_accel_std", "init_velocity_std",
+        for name in ("report_lost_s", "robust_chi2", "lost_gate", "lost_max_dist", "smooth_min_cutoff_hz", "smooth_beta", "lost_buffer", "accel_std", "size_accel_std", "init_velocity_std",
                      "appearance_interval_s", "appearance_memory_s", "appearance_window_s",
                      "appearance_hold_s"):
             v = getattr(self, name)
@@ -304,7 +306,8 @@ class Tracker:
     def _make_filter(self) -> BoxKalman:
         c = self.config
         return BoxKalman(measurement_std=c.measurement_std, accel_std=c.accel_std,
-                         size_accel_std=c.size_accel_std, init_velocity_std=c.init_velocity_std)
+                         size_accel_std=c.size_accel_std, init_velocity_std=c.init_velocity_std,
+                         robust_chi2=c.robust_chi2)
 
     def reset(self, restart_ids: bool = False) -> None:
         """Forget all tracks, the appearance memory and the clock.
@@ -463,7 +466,7 @@ class Tracker:
         self._known_missing = False
         if self._appearance is not None or emb_rows is not None:
             row_det = np.concatenate([trk_det, np.asarray(births, dtype=int)])   # row -> det now
-            self._appearance_step(dets, boxes, emb_rows, row_det, stamp, frame)
+            self._appearance_step(dets, boxes, scores, emb_rows, row_det, stamp, frame)
 
         for i, m in enumerate(self._meta):
             m.matched_prev = m.last_update == stamp
@@ -563,7 +566,7 @@ class Tracker:
             and not (hold > 0.0 and m.fresh_id and m.embedding is None and stamp - m.born < hold))
 
     # -- appearance ---------------------------------------------------------------------------
-    def _appearance_step(self, dets, boxes, emb_rows, row_det: np.ndarray, stamp: float, frame) -> None:
+    def _appearance_step(self, dets, boxes, scores, emb_rows, row_det: np.ndarray, stamp: float, frame) -> None:
         """Refresh track embeddings; give a young track the id of the face it turns out to be.
 
         A track born in the last ``appearance_window_s`` seconds is compared, on its *first good*
@@ -583,10 +586,13 @@ class Tracker:
         self._known_missing = known
         if not len(dets):
             return
-        # A "good" view: the face overlaps no other detection and is not cut by the image border.
+        # A "good" view: a high-score detection that overlaps no other high-score detection and is
+        # not cut by the image border. (Weak boxes are left out on both sides: a detector run at a
+        # low threshold for ByteTrack scatters them over faces and background alike.)
+        strong = scores >= cfg.high_score
         overlap = iou_matrix(boxes, boxes)
         np.fill_diagonal(overlap, 0.0)
-        good = ~(overlap > 0.0).any(axis=1)
+        good = strong & ~((overlap > 0.0) & strong[None, :]).any(axis=1)
         if frame is not None and getattr(frame, "ndim", 0) >= 2:
             fh, fw = frame.shape[:2]
             good &= (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= fw) & (boxes[:, 3] <= fh)
