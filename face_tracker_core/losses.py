@@ -46,8 +46,9 @@ def detector_loss_terms(y_true, y_pred, box_weight: float = 2.0):
     the number of positive points in the batch.
 
     Args:
-        y_true: ``[B, N, 5]``: channel 0 is 1 for a positive point (assigned a face) else 0,
-            channels 1..4 the assigned face box in input pixels (anything where channel 0 is 0).
+        y_true: ``[B, N, 5]``: channel 0 is 1 for a positive point (assigned a face), 0 for
+            background, -1 for an ignored point; channels 1..4 the assigned face box in input
+            pixels (anything where channel 0 is not 1).
         y_pred: ``[B, N, 5]`` from the detector: logit, then the decoded box in input pixels.
         box_weight: weight of the GIoU term.
 
@@ -56,14 +57,17 @@ def detector_loss_terms(y_true, y_pred, box_weight: float = 2.0):
     """
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.cast(y_pred, "float32")
-    pos = y_true[..., 0]
+    # Channel 0 is 1 (face), 0 (background) or -1 (ignore: a face too small or mostly cropped):
+    # ignored points count in neither term.
+    pos = ops.cast(ops.equal(y_true[..., 0], 1.0), "float32")
+    valid = ops.cast(ops.greater_equal(y_true[..., 0], 0.0), "float32")
     logits = y_pred[..., 0]
     iou, giou = box_iou_giou(y_pred[..., 1:5], y_true[..., 1:5])
     num_pos = ops.maximum(ops.sum(pos), 1.0)
     quality = ops.stop_gradient(ops.clip(iou, 0.0, 1.0)) * pos
     prob = ops.sigmoid(logits)
     bce = ops.maximum(logits, 0.0) - logits * quality + ops.log1p(ops.exp(-ops.abs(logits)))
-    cls_loss = ops.sum(bce * ops.square(quality - prob)) / num_pos
+    cls_loss = ops.sum(bce * ops.square(quality - prob) * valid) / num_pos
     box_loss = box_weight * ops.sum((1.0 - giou) * pos) / num_pos
     return cls_loss, box_loss
 

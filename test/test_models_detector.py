@@ -68,3 +68,24 @@ def test_save_load_same_predictions(tmp_path):
 
     loaded = load_detector_model(path)
     np.testing.assert_allclose(np.asarray(model(x)), np.asarray(loaded(x)), rtol=1e-5, atol=1e-4)
+
+
+def test_detector_loss_ignores_ignored_points_and_is_non_negative():
+    from face_tracker_core.losses import detector_loss_terms
+
+    rng = np.random.default_rng(0)
+    y_pred = np.concatenate([rng.normal(0, 2, (2, 6, 1)), rng.uniform(0, 20, (2, 6, 2)),
+                             rng.uniform(30, 50, (2, 6, 2))], axis=-1).astype(np.float32)
+    y_true = np.zeros((2, 6, 5), np.float32)
+    y_true[0, 0] = [1, 0, 0, 40, 40]
+    y_true[1, 2] = [1, 5, 5, 45, 45]
+    cls, box = (float(v) for v in detector_loss_terms(y_true, y_pred))
+    assert cls >= 0 and box >= 0
+    ignored = y_true.copy()
+    ignored[0, 3, 0] = ignored[1, 4, 0] = -1  # these points must not count at all
+    cls_i, box_i = (float(v) for v in detector_loss_terms(ignored, y_pred))
+    assert box_i == pytest.approx(box)
+    masked = y_pred.copy()
+    masked[0, 3, 0] = masked[1, 4, 0] = -50.0  # ~ zero loss as background: removing them changes little
+    assert cls_i <= cls + 1e-6
+    assert cls_i == pytest.approx(float(detector_loss_terms(ignored, masked)[0]), rel=1e-5)

@@ -45,6 +45,7 @@ def test_batches_are_deterministic_and_boxes_stay_inside(shared_data):
     assert b.min() >= 0 and b.max() <= 128 and np.all(b[:, 2] > b[:, 0])
 
 
+@pytest.mark.slow
 def test_train_your_own_chain_at_toy_size(tmp_path, shared_data):
     """label (auto, default detector) -> train -> export -> load as the node would, on real photos."""
     pytest.importorskip("tensorflow")
@@ -98,6 +99,27 @@ def test_train_your_own_chain_at_toy_size(tmp_path, shared_data):
 
     faces = det.detect(read_image(str(next(toy.glob("*.jpg")))))
     assert isinstance(faces, list)
+
+
+def test_tiny_real_training_run(tmp_path, shared_data):
+    """A few steps on 8 real photos: the run folder is complete and the loss goes down."""
+    from face_tracker_core.train.detector_trainer import TrainConfig, train_detector
+
+    root = os.path.dirname(shared_data("detection", "facemask"))
+    cfg = TrainConfig(name="tiny", runs_root=str(tmp_path), data_root=root, sets=("facemask", "noface"),
+                      model={"input_size": 64, "stem": 8, "widths": [8, 16, 16, 16], "depths": [0, 0, 0, 0],
+                             "neck": 8},
+                      batch_size=4, steps_per_epoch=3, epochs=2, max_images=8, lr=1e-2, warmup_epochs=0,
+                      workers=0, tensorboard=False, run_eagerly=True, verbose=0)
+    run_dir = train_detector(cfg)
+    for name in ("config.json", "best.keras", "metrics.csv", "loss_total.png", "loss_class.png", "loss_box.png",
+                 "predictions.png"):
+        assert os.path.isfile(os.path.join(run_dir, name)), name
+    import csv
+
+    rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
+    losses = [float(r["loss"]) for r in rows]
+    assert len(rows) == 2 and all(np.isfinite(losses)) and losses[1] < losses[0], losses
 
 
 @pytest.mark.slow

@@ -19,7 +19,8 @@ def _run(tmp_path, shared_data, **kw):
 
 def test_tiny_real_run_trains_end_to_end(tmp_path, shared_data):
     run_dir = _run(tmp_path, shared_data, name="tiny", backbone="mobilenet_v3_small", image_size=64,
-                   batch_size=8, epochs=1, max_images=8, max_steps=2, lr=1e-3)
+                   batch_size=8, epochs=1, max_images=8, max_steps=2, lr=1e-3,
+                   run_eagerly=True)
     for name in ("config.json", "best.keras", "metrics.csv", "loss_total.png", "loss_class.png", "loss_box.png",
                  "predictions.png"):
         assert os.path.isfile(os.path.join(run_dir, name)), name

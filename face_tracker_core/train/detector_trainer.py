@@ -63,6 +63,7 @@ class TrainConfig:
         init_weights: optional ``.keras`` file to start from (fine-tuning).
         tensorboard: write TensorBoard logs (needs TensorFlow and TensorBoard).
         jit_compile: Keras' XLA switch (``"auto"``, True, False); False starts faster on CPU.
+        run_eagerly: no graph tracing at all (only sensible for a handful of steps, e.g. CI).
         verbose: Keras progress (1 = bars, 2 = one line per epoch).
     """
 
@@ -90,6 +91,7 @@ class TrainConfig:
     init_weights: Optional[str] = None
     tensorboard: bool = True
     jit_compile: Any = "auto"
+    run_eagerly: bool = False
     verbose: int = 1
 
     @classmethod
@@ -277,7 +279,7 @@ def train_detector(cfg: TrainConfig) -> str:
                   loss=detector_loss,
                   metrics=[keras.metrics.MeanMetricWrapper(detector_cls_loss, name="class_loss"),
                            keras.metrics.MeanMetricWrapper(detector_box_loss, name="box_loss")],
-                  jit_compile=cfg.jit_compile)
+                  jit_compile=False if cfg.run_eagerly else cfg.jit_compile, run_eagerly=cfg.run_eagerly)
     cbs = _callbacks(cfg, run_dir, dataset, val, [s.set_name for s in val_samples], model_cfg)
     t0 = time.time()
     try:

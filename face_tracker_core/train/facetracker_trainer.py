@@ -40,6 +40,7 @@ class FaceTrackerConfig:
         max_images: cap on train images (tiny CI runs).
         max_steps: cap on steps per epoch (tiny CI runs).
         seed: shuffling and weights init.
+        run_eagerly: skip graph tracing (a handful of CI steps only).
     """
 
     name: str = "facetracker"
@@ -56,6 +57,7 @@ class FaceTrackerConfig:
     max_images: Optional[int] = None
     max_steps: Optional[int] = None
     seed: int = 0
+    run_eagerly: bool = False
     verbose: int = 1
 
     @classmethod
@@ -95,7 +97,7 @@ def _subsample(samples: Sequence, n: Optional[int]) -> List:
     return [samples[i] for i in idx]
 
 
-def build_facetracker(cfg: FaceTrackerConfig, steps_per_epoch: int):
+def build_facetracker(cfg: FaceTrackerConfig, steps_per_epoch: int):  # noqa: D401
     """A compiled :class:`FaceTracker` (Adam, the seeds' inverse-time LR decay)."""
     import keras
 
@@ -106,7 +108,7 @@ def build_facetracker(cfg: FaceTrackerConfig, steps_per_epoch: int):
     # Seeds: decay = (1 / 0.75 - 1) / batches_per_epoch, i.e. lr / (1 + decay * step).
     schedule = keras.optimizers.schedules.InverseTimeDecay(cfg.lr, decay_steps=max(1, steps_per_epoch),
                                                            decay_rate=1 / 0.75 - 1)
-    model.compile(optimizer=keras.optimizers.Adam(schedule))
+    model.compile(optimizer=keras.optimizers.Adam(schedule), run_eagerly=cfg.run_eagerly)
     return model
 
 
