@@ -47,24 +47,34 @@ class BoxKalman:
     """Constant-velocity Kalman filter over ``(cx, cy, w, h)`` boxes (batched, dt-aware).
 
     Args:
-        measurement_std: detector box noise, as a fraction of the box height (per coordinate).
+        measurement_std: detector noise of the box centre, as a fraction of the box height.
             Larger = smoother output boxes, slower to follow sudden moves.
+        size_measurement_std: same for the width/height (0 = ``measurement_std``); detectors'
+            box sizes are noisier than their centres, and a face partly hidden shows a smaller box.
         accel_std: white-noise acceleration of the centre, box heights per s^(3/2) (square root
             of the spectral density). Larger = follows manoeuvres faster, more jitter.
         size_accel_std: same for width/height (a face approaching the camera).
         init_velocity_std: prior std of the velocity of a new track, box heights per second.
+        max_size_rate: the size velocity is clipped to this fraction of the size per second (a
+            face does not double in size in a fraction of a second; a box shrinking that fast is
+            a face going behind something). 0 = no limit.
         robust_chi2: measurements with a squared Mahalanobis innovation above this (chi-square,
             4 dof) get their noise inflated in proportion, so one odd box (a half-hidden face)
             cannot derail the state; 0 = plain Kalman update.
     """
 
     def __init__(self, measurement_std: float = 0.05, accel_std: float = 2.0, size_accel_std: float = 1.0,
-                 init_velocity_std: float = 2.0, robust_chi2: float = 0.0) -> None:
+                 init_velocity_std: float = 2.0, robust_chi2: float = 0.0, max_size_rate: float = 2.0,
+                 size_measurement_std: float = 0.0) -> None:
         self.measurement_std = float(measurement_std)
         self.accel_std = float(accel_std)
         self.size_accel_std = float(size_accel_std)
         self.init_velocity_std = float(init_velocity_std)
         self.robust_chi2 = float(robust_chi2)
+        self.max_size_rate = float(max_size_rate)
+        self.size_measurement_std = float(size_measurement_std) or self.measurement_std
+        m, ms = self.measurement_std, self.size_measurement_std
+        self._meas_row = np.array([m, m, ms, ms])
         a, sa = self.accel_std, self.size_accel_std
         self._accel_row = np.array([a, a, sa, sa, a, a, sa, sa])
 
@@ -84,7 +94,7 @@ class BoxKalman:
         mean[:, :4] = z
         h = np.maximum(z[:, _H], MIN_SIZE)
         std = np.empty((n, 8))
-        std[:, :4] = 2.0 * self.measurement_std * h[:, None]
+        std[:, :4] = 2.0 * self._meas_row * h[:, None]
         std[:, 4:] = self.init_velocity_std * h[:, None]
         cov = np.zeros((n, 8, 8))
         idx = np.arange(8)
@@ -106,6 +116,7 @@ class BoxKalman:
         if dt <= 0.0 or mean.shape[0] == 0:
             return mean, cov
         mean = mean.copy()
+        self._clip_size_rate(mean)
         mean[:, :4] += dt * mean[:, 4:]
         np.maximum(mean[:, 2:4], MIN_SIZE, out=mean[:, 2:4])
         f = np.eye(8)
@@ -137,8 +148,8 @@ class BoxKalman:
         if mean.shape[0] == 0:
             return mean, cov
         z = np.asarray(z, dtype=np.float64).reshape(-1, 4)
-        r = (self.measurement_std * np.maximum(z[:, _H], MIN_SIZE)) ** 2
-        s = cov[:, :4, :4] + r[:, None, None] * _EYE4
+        r = (np.maximum(z[:, _H:_H + 1], MIN_SIZE) * self._meas_row) ** 2          # (N, 4)
+        s = cov[:, :4, :4] + r[:, :, None] * _EYE4
         innov = z - mean[:, :4]
         if self.robust_chi2 > 0.0:
             # Robust update: a measurement far outside the predicted spread (squared Mahalanobis
@@ -148,8 +159,8 @@ class BoxKalman:
             d2 = np.einsum("ni,ni->n", innov, np.linalg.solve(s, innov[:, :, None])[:, :, 0])
             scale = np.maximum(1.0, d2 / self.robust_chi2)
             if np.any(scale > 1.0):
-                r = r * scale
-                s = cov[:, :4, :4] + r[:, None, None] * _EYE4
+                r = r * scale[:, None]
+                s = cov[:, :4, :4] + r[:, :, None] * _EYE4
         pht = cov[:, :, :4]                                   # P H^T, (N, 8, 4)
         # K = P H^T S^-1; S is symmetric so K^T = S^-1 (H P) = solve(S, P[:, :4, :]).
         gain = np.swapaxes(np.linalg.solve(s, cov[:, :4, :]), 1, 2)   # (N, 8, 4)
@@ -158,27 +169,35 @@ class BoxKalman:
         # Keep the covariance symmetric against round-off over long runs.
         cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
         np.maximum(mean[:, 2:4], MIN_SIZE, out=mean[:, 2:4])
+        self._clip_size_rate(mean)
         return mean, cov
 
+    def _clip_size_rate(self, mean: np.ndarray) -> None:
+        if self.max_size_rate > 0.0:
+            lim = self.max_size_rate * mean[:, 2:4]
+            np.clip(mean[:, 6:8], -lim, lim, out=mean[:, 6:8])
 
-    def gating_distance(self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray) -> np.ndarray:
+
+    def gating_distance(self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray, dims: int = 4) -> np.ndarray:
         """Squared Mahalanobis distance of every measurement to every track's predicted box.
 
         Args:
             mean: ``(N, 8)`` predicted states.
             cov: ``(N, 8, 8)`` predicted covariances.
             z: ``(M, 4)`` measurements ``(cx, cy, w, h)``.
+            dims: 4 = centre and size; 2 = centre only (for a face re-appearing from behind
+                something, whose first boxes are much smaller than the whole face).
 
         Returns:
-            ``(N, M)`` distances; chi-square with 4 degrees of freedom for a correct pair
-            (95 % below 9.49, 99 % below 13.28).
+            ``(N, M)`` distances; chi-square with ``dims`` degrees of freedom for a correct pair
+            (95 % below 9.49 for 4, 5.99 for 2).
         """
         z = np.asarray(z, dtype=np.float64).reshape(-1, 4)
         if mean.shape[0] == 0 or z.shape[0] == 0:
             return np.zeros((mean.shape[0], z.shape[0]))
-        r = (self.measurement_std * np.maximum(mean[:, _H], MIN_SIZE)) ** 2
-        s_inv = np.linalg.inv(cov[:, :4, :4] + r[:, None, None] * _EYE4)      # (N, 4, 4)
-        d = z[None, :, :] - mean[:, None, :4]                                  # (N, M, 4)
+        r = (np.maximum(mean[:, _H:_H + 1], MIN_SIZE) * self._meas_row) ** 2
+        s_inv = np.linalg.inv(cov[:, :dims, :dims] + r[:, :dims, None] * _EYE4[:dims, :dims])   # (N, d, d)
+        d = z[None, :, :dims] - mean[:, None, :dims]                                           # (N, M, d)
         return np.einsum("nmi,nij,nmj->nm", d, s_inv, d)
 
 

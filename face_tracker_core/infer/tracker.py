@@ -13,8 +13,8 @@ Per call of :meth:`Tracker.update` (one frame, stamp in seconds):
    b. confirmed tracks that are coasting (missed recently)  <->  the remaining high-score
       detections, on a *buffered* IoU (both boxes grown by ``lost_buffer`` of their size, so a face
       that re-appears a little off its predicted position is still caught), gate ``iou_threshold``;
-      then, for those still unmatched, the Kalman *Mahalanobis* distance (gate ``lost_gate``,
-      chi-square 4 dof; the uncertainty grows while a track coasts, so a face that turned back
+      then, for those still unmatched, the Kalman *Mahalanobis* distance of the box centre (gate
+      ``lost_gate``, chi-square 2 dof; the uncertainty grows while a track coasts, so a face that turned back
       behind an occluder is still found) capped at ``lost_max_dist`` box heights (so a long-lost
       track cannot grab someone else in a crowd);
    c. still-unmatched confirmed tracks that were matched on the previous update  <->  *low-score*
@@ -104,8 +104,8 @@ class TrackerConfig:
         lost_buffer: for coasting tracks, both boxes are grown by this fraction of their width and
             height on each side before the IoU (buffered IoU), so a re-appearing face a bit off
             its prediction is still matched. 0 disables.
-        lost_gate: squared Mahalanobis gate (chi-square, 4 dof: 9.49 = 95 %) of the last-chance
-            match of coasting tracks; 0 disables.
+        lost_gate: squared Mahalanobis gate of the box centre (chi-square, 2 dof: 5.99 = 95 %)
+            of the last-chance match of coasting tracks; 0 disables.
         lost_max_dist: that match never spans more than this many box heights (centre distance).
 
     Life cycle:
@@ -116,10 +116,16 @@ class TrackerConfig:
             matched in this frame).
 
     Motion model (Kalman noise, relative to the box height ``h``, see :mod:`.kalman`):
-        measurement_std: detector box noise, fraction of ``h``; larger = smoother, more lag.
+        measurement_std: detector noise of the box centre, fraction of ``h``; larger = smoother,
+            more lag.
+        size_measurement_std: detector noise of the box width/height, fraction of ``h``.
         accel_std: centre acceleration noise, ``h`` per s^1.5; larger = follows turns faster.
         size_accel_std: size acceleration noise, ``h`` per s^1.5.
         init_velocity_std: velocity prior of a new track, ``h`` per s.
+        robust_chi2: a detection whose squared Mahalanobis distance to the prediction exceeds
+            this (chi-square, 4 dof) is trusted less, in proportion (robust update): the shrunken,
+            off-centre box of a face half hidden behind something cannot stop or shrink the
+            track. 0 = plain Kalman update.
 
     Output smoothing (One-Euro filter on the reported boxes only):
         smooth_min_cutoff_hz: cut-off frequency for a still face, Hz; lower = steadier box.
@@ -152,11 +158,12 @@ class TrackerConfig:
     min_hits: int = 2
     max_age_s: float = 1.0
     report_lost_s: float = 0.1
-    lost_gate: float = 9.49
+    lost_gate: float = 5.99
     lost_max_dist: float = 1.5
     smooth_min_cutoff_hz: float = 1.0
     smooth_beta: float = 5.0
     measurement_std: float = 0.05
+    size_measurement_std: float = 0.1
     accel_std: float = 2.0
     size_accel_std: float = 1.0
     init_velocity_std: float = 2.0
@@ -185,7 +192,7 @@ class TrackerConfig:
         need(self.iou_threshold > 0.0, "iou_threshold must be > 0 (0 would match disjoint boxes)")
         need(self.low_iou_threshold > 0.0, "low_iou_threshold must be > 0")
         need(int(self.min_hits) == self.min_hits and self.min_hits >= 1, f"min_hits={self.min_hits!r} must be an integer >= 1")
-        for name in ("max_age_s", "measurement_std"):
+        for name in ("max_age_s", "measurement_std", "size_measurement_std"):
             v = getattr(self, name)
             need(math.isfinite(v) and v > 0.0, f"{name}={v!r} must be > 0")
         for name in ("report_lost_s", "robust_chi2", "lost_gate", "lost_max_dist", "smooth_min_cutoff_hz", "smooth_beta", "lost_buffer", "accel_std", "size_accel_std", "init_velocity_std",
@@ -307,7 +314,7 @@ class Tracker:
         c = self.config
         return BoxKalman(measurement_std=c.measurement_std, accel_std=c.accel_std,
                          size_accel_std=c.size_accel_std, init_velocity_std=c.init_velocity_std,
-                         robust_chi2=c.robust_chi2)
+                         robust_chi2=c.robust_chi2, size_measurement_std=c.size_measurement_std)
 
     def reset(self, restart_ids: bool = False) -> None:
         """Forget all tracks, the appearance memory and the clock.
@@ -427,7 +434,8 @@ class Tracker:
                 cols = np.flatnonzero(high & (det_track < 0))
                 if cfg.lost_gate > 0.0 and rows.size and cols.size:
                     zc = xyxy_to_z(boxes[cols])
-                    md = self._kf.gating_distance(self._mean[rows], self._cov[rows], zc)
+                    # Centre only: a face coming out from behind something shows a small box first.
+                    md = self._kf.gating_distance(self._mean[rows], self._cov[rows], zc, dims=2)
                     # ...but never farther than lost_max_dist box heights: after a long coast the
                     # covariance alone would let the track grab someone else in a crowd.
                     pm = self._mean[rows]
@@ -441,6 +449,10 @@ class Tracker:
             # d. tentative tracks vs the remaining high-score detections.
             self._match(iou, ~confirmed, high, cfg.iou_threshold, trk_det, det_track)
 
+        # Coasting tracks keep their size: a face does not shrink while unseen, and the last boxes
+        # before a miss are often those of a face half gone behind something.
+        if n_trk:
+            self._mean[trk_det < 0, 6:8] = 0.0
         # Kalman correction of all matched tracks at once.
         rows = np.flatnonzero(trk_det >= 0)
         if rows.size:
