@@ -24,7 +24,6 @@ import os
 import threading
 from typing import List, Optional
 
-import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
@@ -38,6 +37,7 @@ from face_tracker_core.types import Detection
 
 from .conversions import image_to_bgr
 from .params import declare, describe_qos, image_qos
+from .spin import run_node
 
 # Parameters whose change starts a new writer (new session, new folder...).
 _WRITER_PARAMS = ("output_dir", "prefix", "jpeg_quality", "max_frames", "write_labels", "image_format")
@@ -292,16 +292,7 @@ class FaceCaptureNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = FaceCaptureNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(FaceCaptureNode, args)
 
 
 if __name__ == "__main__":

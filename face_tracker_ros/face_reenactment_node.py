@@ -23,7 +23,6 @@ import threading
 import time
 from typing import Optional
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -35,6 +34,7 @@ from face_tracker_core.reenact.renderer import NORMALISE_MODES
 
 from .conversions import bgr_to_image, image_to_bgr
 from .params import declare, describe_qos, image_qos
+from .spin import run_node
 
 NO_FACE_POLICIES = ("skip", "last")
 _RELOAD_PARAMS = ("model_path", "normalise", "detector.backend", "landmark_refine")
@@ -298,16 +298,7 @@ class FaceReenactmentNode(LifecycleNode):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = FaceReenactmentNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(FaceReenactmentNode, args)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import threading
 import time
 from typing import Optional
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -38,6 +37,7 @@ from face_tracker_core.types import Track
 
 from .conversions import attributes_array, bgr_to_image, image_to_bgr, to_detection_array
 from .params import declare, describe_qos, image_qos
+from .spin import run_node
 
 
 class FaceTrackerNode(LifecycleNode):
@@ -505,16 +505,7 @@ class FaceTrackerNode(LifecycleNode):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = FaceTrackerNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(FaceTrackerNode, args)
 
 
 if __name__ == "__main__":

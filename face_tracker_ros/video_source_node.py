@@ -5,7 +5,6 @@ camera at all.
 
 from __future__ import annotations
 
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -14,6 +13,7 @@ from face_tracker_core.sources import open_source
 
 from .conversions import bgr_to_image
 from .params import declare, image_qos
+from .spin import run_node
 
 ENCODINGS = ("bgr8", "rgb8", "mono8", "bgra8", "rgba8", "yuv422", "yuv422_yuy2")
 
@@ -95,20 +95,7 @@ class VideoSourceNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    try:
-        node = VideoSourceNode()
-    except FaceTrackerError:
-        rclpy.shutdown()
-        raise SystemExit(1)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(VideoSourceNode, args)
 
 
 if __name__ == "__main__":
