@@ -85,7 +85,8 @@ def scene_detections(scn: mot.Scenario, detector) -> List[List[List[float]]]:
     """Detector output on every delivered frame of ``scn`` (cached)."""
     sig = hashlib.sha1(scn.background[::7, ::7].tobytes()).hexdigest()[:10]
     # Everything that changes the pixels: backend, clock, people and their paths, occluders.
-    key = json.dumps([detector_id(detector), mot.GENERATOR_VERSION, scn.name, scn.seed, scn.width, scn.height, sig, scn.noise,
+    key = json.dumps([detector_id(detector), mot.GENERATOR_VERSION, scn.name, scn.seed, scn.width, scn.height,
+                      sig, scn.noise,
                       [[a.sprite.path, a.keys, a.depth, a.bob, a.depth_change] for a in scn.actors],
                       [[o.x, o.y, list(o.patch.shape)] for o in scn.occluders], scn.stamps().round(6).tolist()])
 
@@ -282,7 +283,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     vids = args.videos
     if vids is None:
         vdir = os.path.join(args.data, "video")
-        vids = sorted(os.path.join(vdir, f) for f in os.listdir(vdir) if f.endswith(".mp4")) if os.path.isdir(vdir) else []
+        vids = (sorted(os.path.join(vdir, f) for f in os.listdir(vdir) if f.endswith(".mp4"))
+                if os.path.isdir(vdir) else [])
     max_vf = 150 if args.quick and not args.max_video_frames else args.max_video_frames
     vdets = {v: video_detections(v, detector, max_vf) for v in vids}
 
@@ -330,7 +332,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                        "detections_px": round(mot.centre_jitter(r["still_det"][g]), 2),
                        "clean_tracker_px": round(mot.centre_jitter(clean["still_out"][g]), 2),
                        "clean_detector_px": round(mot.centre_jitter(clean["still_raw"][g]), 2),
-                       "face_px": round(float(np.median([b.width for b in r["still_raw"][g]])) if r["still_raw"][g] else 0, 1),
+                       "face_px": round(float(np.median([b.width for b in r["still_raw"][g]] or [0])), 1),
                        "frames": len(r["still_out"][g])}
         summ = mot.summarize(accs)
         oracle = mot.summarize({s.name: run_scene(s, None, Tracker(appearance=hook), args, hook is not None)["ev"]
@@ -348,7 +350,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         vres = {"scenes": {k: {m: round(x, 4) for m, x in d.items()} for k, d in summ.items()},
                 "oracle_scenes": {k: {m: round(x, 4) for m, x in d.items()} for k, d in oracle.items()},
                 "jitter_still_face": jit, "videos": videos,
-                "crowd_tracker_ms": stats_ms(times), "crowd_mean_tracks": round(float(np.mean(counts)), 2) if counts else 0}
+                "crowd_tracker_ms": stats_ms(times),
+                "crowd_mean_tracks": round(float(np.mean(counts)), 2) if counts else 0}
         result["variants"][variant] = vres
         rows = [{"scene": k, "MOTA": f"{d['MOTA']:.3f}", "IDF1": f"{d['IDF1']:.3f}", "ID sw": int(d["ID_switches"]),
                  "sw/100": f"{d['switches_per_100']:.2f}", "FP": int(d["FP"]), "FN": int(d["FN"]),
@@ -359,7 +362,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if jit:
             md += [f"Still face ({jit['face_px']} px wide, {jit['frames']} frames), std of the box centre: "
                    f"tracker {jit['tracker_px']} px on the noisy detections ({jit['detections_px']} px); "
-                   f"tracker {jit['clean_tracker_px']} px on the detector's own boxes ({jit['clean_detector_px']} px).", ""]
+                   f"tracker {jit['clean_tracker_px']} px on the detector's own boxes "
+                   f"({jit['clean_detector_px']} px).", ""]
         if videos:
             vrows = [{"video": k, **d} for k, d in videos.items()]
             md += [table(vrows, ["video", "frames", "speaker_ids", "id_changes", "coverage", "other_ids"]), ""]
@@ -371,7 +375,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     result["tracker_10_faces_ms"] = timing_10_faces()
     t10 = result["tracker_10_faces_ms"]
     md += [f"Tracker alone, 10 moving faces, {t10['cpu']['n']} frames: CPU median {t10['cpu']['median']} ms, "
-           f"p95 {t10['cpu']['p95']} ms per frame (wall: median {t10['wall']['median']} ms, p95 {t10['wall']['p95']} ms "
+           f"p95 {t10['cpu']['p95']} ms per frame (wall: median {t10['wall']['median']} ms, "
+           f"p95 {t10['wall']['p95']} ms "
            f"on a shared machine, load {os.getloadavg()[0]:.1f}).", ""]
     write(args.name, result, "\n".join(md))
     return 0

@@ -7,14 +7,11 @@ simulated misses and box noise (where the point is the tracker, not the detector
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 from face_tracker_core.eval import mot
 from face_tracker_core.infer.tracker import Tracker, embedder_hook
-from face_tracker_core.types import Detection
 
 from conftest import SHARED_DATA, shared_path
 
@@ -32,7 +29,8 @@ def ids_per_person(scn, tracker, detect, min_visibility=0.5, with_frames=False):
     """Run ``scn``; returns ({gt_id: [track ids in order of frames]}, evaluator)."""
     ev = mot.MotEvaluator(min_visibility=min_visibility)
     seen = {}
-    for stamp, frame, gt in mot.frames(scn) if with_frames else ((t, None, mot.render_gt(scn, t)) for t in scn.stamps()):
+    it = mot.frames(scn) if with_frames else ((t, None, mot.render_gt(scn, t)) for t in scn.stamps())
+    for stamp, frame, gt in it:
         dets = detect(frame, gt)
         tracks = tracker.update(dets, stamp, frame=frame)
         ev.update(gt, tracks)

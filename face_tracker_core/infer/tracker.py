@@ -4,7 +4,9 @@ Per call of :meth:`Tracker.update` (one frame, stamp in seconds):
 
 1. **Predict** every track to the frame's stamp with a constant-velocity Kalman filter over
    ``(cx, cy, w, h)`` (:mod:`.kalman`); ``dt`` comes from the stamps, so irregular frame rates and
-   dropped frames are a longer step, not a miss.
+   dropped frames are a longer step, not a miss. Matched tracks are corrected with a *robust*
+   update (a box far from the prediction, such as that of a face half hidden behind something,
+   is trusted less); coasting tracks keep their size.
 2. **Associate** detections to tracks with the Hungarian algorithm
    (:func:`scipy.optimize.linear_sum_assignment`) on IoU, ByteTrack-style in stages:
 
@@ -13,10 +15,10 @@ Per call of :meth:`Tracker.update` (one frame, stamp in seconds):
    b. confirmed tracks that are coasting (missed recently)  <->  the remaining high-score
       detections, on a *buffered* IoU (both boxes grown by ``lost_buffer`` of their size, so a face
       that re-appears a little off its predicted position is still caught), gate ``iou_threshold``;
-      then, for those still unmatched, the Kalman *Mahalanobis* distance of the box centre (gate
-      ``lost_gate``, chi-square 2 dof; the uncertainty grows while a track coasts, so a face that turned back
-      behind an occluder is still found) capped at ``lost_max_dist`` box heights (so a long-lost
-      track cannot grab someone else in a crowd);
+      then, for those still unmatched, the Kalman *Mahalanobis* distance of the box centre
+      (gate ``lost_gate``, chi-square 2 dof; the uncertainty grows while a track coasts, so a
+      face that turned back behind an occluder is still found) capped at ``lost_max_dist`` box
+      heights (so a long-lost track cannot grab someone else in a crowd);
    c. still-unmatched confirmed tracks that were matched on the previous update  <->  *low-score*
       detections (``low_score <= score < high_score``), gate ``low_iou_threshold``: a face that
       turned or blurred keeps its track instead of being dropped;
@@ -48,8 +50,10 @@ L2-normalised embedding per confirmed track (a running average refreshed at most
 compared (cosine), on its first *good* view, with the coasting and the remembered tracks; the best
 match above ``appearance_threshold`` gives it the old id (and confirms it at once). A good view is
 a high-score detection that overlaps no other high-score detection and is not cut by the image
-border (when the frame is given): a face walking in, or half hidden, embeds poorly, so the decision waits for a clean
-look instead of being taken at birth. Embeddings are only ever computed from good views.
+border (when the frame is given): a face walking in, or half hidden, embeds poorly, so the
+decision waits for a clean look instead of being taken at birth. Meanwhile (at most
+``appearance_hold_s``) the young track is not reported, so a returning face is never shown under
+a new id first. Embeddings are only ever computed from good views.
 
 The hook interface::
 
@@ -191,11 +195,13 @@ class TrackerConfig:
             need(0.0 <= self.new_track_score <= 1.0, f"new_track_score={self.new_track_score!r} must be in [0, 1]")
         need(self.iou_threshold > 0.0, "iou_threshold must be > 0 (0 would match disjoint boxes)")
         need(self.low_iou_threshold > 0.0, "low_iou_threshold must be > 0")
-        need(int(self.min_hits) == self.min_hits and self.min_hits >= 1, f"min_hits={self.min_hits!r} must be an integer >= 1")
+        need(int(self.min_hits) == self.min_hits and self.min_hits >= 1,
+             f"min_hits={self.min_hits!r} must be an integer >= 1")
         for name in ("max_age_s", "measurement_std", "size_measurement_std"):
             v = getattr(self, name)
             need(math.isfinite(v) and v > 0.0, f"{name}={v!r} must be > 0")
-        for name in ("report_lost_s", "robust_chi2", "lost_gate", "lost_max_dist", "smooth_min_cutoff_hz", "smooth_beta", "lost_buffer", "accel_std", "size_accel_std", "init_velocity_std",
+        for name in ("report_lost_s", "robust_chi2", "lost_gate", "lost_max_dist", "smooth_min_cutoff_hz",
+                     "smooth_beta", "lost_buffer", "accel_std", "size_accel_std", "init_velocity_std",
                      "appearance_interval_s", "appearance_memory_s", "appearance_window_s",
                      "appearance_hold_s"):
             v = getattr(self, name)
