@@ -150,20 +150,20 @@ class BoxKalman:
         z = np.asarray(z, dtype=np.float64).reshape(-1, 4)
         r = (np.maximum(z[:, _H:_H + 1], MIN_SIZE) * self._meas_row) ** 2          # (N, 4)
         s = cov[:, :4, :4] + r[:, :, None] * _EYE4
+        s_inv = np.linalg.inv(s)
         innov = z - mean[:, :4]
         if self.robust_chi2 > 0.0:
             # Robust update: a measurement far outside the predicted spread (squared Mahalanobis
             # distance d2 above robust_chi2) is down-weighted by inflating its noise by
             # d2 / robust_chi2. Typical culprit: the box of a face half hidden behind something,
             # much smaller and off-centre, which would otherwise shrink and stop the track.
-            d2 = np.einsum("ni,ni->n", innov, np.linalg.solve(s, innov[:, :, None])[:, :, 0])
-            scale = np.maximum(1.0, d2 / self.robust_chi2)
-            if np.any(scale > 1.0):
-                r = r * scale[:, None]
-                s = cov[:, :4, :4] + r[:, :, None] * _EYE4
+            d2 = np.einsum("ni,nij,nj->n", innov, s_inv, innov)
+            out = d2 > self.robust_chi2
+            if out.any():
+                r = r[out] * (d2[out] / self.robust_chi2)[:, None]
+                s_inv[out] = np.linalg.inv(cov[out, :4, :4] + r[:, :, None] * _EYE4)
         pht = cov[:, :, :4]                                   # P H^T, (N, 8, 4)
-        # K = P H^T S^-1; S is symmetric so K^T = S^-1 (H P) = solve(S, P[:, :4, :]).
-        gain = np.swapaxes(np.linalg.solve(s, cov[:, :4, :]), 1, 2)   # (N, 8, 4)
+        gain = np.matmul(pht, s_inv)                          # K = P H^T S^-1, (N, 8, 4)
         mean = mean + np.matmul(gain, innov[:, :, None])[:, :, 0]
         cov = cov - np.matmul(gain, np.swapaxes(pht, 1, 2))
         # Keep the covariance symmetric against round-off over long runs.
@@ -175,7 +175,8 @@ class BoxKalman:
     def _clip_size_rate(self, mean: np.ndarray) -> None:
         if self.max_size_rate > 0.0:
             lim = self.max_size_rate * mean[:, 2:4]
-            np.clip(mean[:, 6:8], -lim, lim, out=mean[:, 6:8])
+            np.minimum(mean[:, 6:8], lim, out=mean[:, 6:8])
+            np.maximum(mean[:, 6:8], -lim, out=mean[:, 6:8])
 
 
     def gating_distance(self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray, dims: int = 4) -> np.ndarray:
