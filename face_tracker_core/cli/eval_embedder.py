@@ -19,10 +19,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embedders", default="dlib,facenet,siamese", help="comma-separated embedder names")
     p.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                    help="weights for an embedder, e.g. facenet=runs/embedder/facenet/model.keras")
+    p.add_argument("--option", action="append", default=[], metavar="NAME:KEY=VALUE",
+                   help="embedder option, e.g. dlib:flip=1 (numbers and 0/1 are converted)")
     p.add_argument("--detector", default="default", help="detector backend finding the faces")
     p.add_argument("--no-retry", action="store_true", help="no upscale/rotation retries when no face is found")
     p.add_argument("--pairs", default=None, help="pairs CSV (fold,same,a,b); default: generated from the split")
-    p.add_argument("--far", type=float, default=1e-3, help="false-accept rate the threshold is calibrated for")
+    p.add_argument("--far", type=float, default=3e-4, help="false-accept rate per comparison the threshold is calibrated for")
     p.add_argument("--match", choices=("centroid", "max"), default="centroid", help="gallery matching rule")
     p.add_argument("--no-identification", action="store_true", help="verification only")
     p.add_argument("--out", default=os.path.join("runs", "eval", "embedder"), help="output folder")
@@ -39,6 +41,16 @@ def run(args: argparse.Namespace) -> int:
         if not path:
             raise SystemExit(f"--model expects NAME=PATH, got {spec!r}")
         kw[name] = {"model_path": path}
+    for spec in args.option:
+        name, _, kv = spec.partition(":")
+        key, _, val = kv.partition("=")
+        if not key or not val:
+            raise SystemExit(f"--option expects NAME:KEY=VALUE, got {spec!r}")
+        try:
+            value = int(val) if val.lstrip("-").isdigit() else float(val)
+        except ValueError:
+            value = val
+        kw.setdefault(name, {})[key] = value
     pairs = load_pairs(args.pairs) if args.pairs else None
     os.makedirs(args.out, exist_ok=True)
     res = evaluate(args.data, [e.strip() for e in args.embedders.split(",") if e.strip()],

@@ -3,10 +3,10 @@ query the enrolment gallery (one SQLite file, see :mod:`face_tracker_core.recogn
 
 Examples::
 
-    face-tracker gallery add people.db --name alice alice1.jpg alice2.jpg
+    face-tracker gallery add people.db alice alice1.jpg alice2.jpg
     face-tracker gallery add-folder people.db photos/          # one sub-folder per person
-    face-tracker gallery add people.db --name bob --video bob.mp4
-    face-tracker gallery add people.db --name bob --camera 0 --frames 20
+    face-tracker gallery add people.db bob --video bob.mp4
+    face-tracker gallery add people.db bob --camera 0 --frames 20
     face-tracker gallery list people.db
     face-tracker gallery calibrate people.db --data ../shared/data/identity/celeba --far 1e-3
     face-tracker gallery identify people.db group.jpg
@@ -37,18 +37,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub.required = True
     a = sub.add_parser("add", help="enrol one person from photos, a video or a camera")
     _common(a)
-    a.add_argument("--name", required=True)
+    a.add_argument("name", help="person name")
     a.add_argument("images", nargs="*", help="photo files (exactly one face each)")
     a.add_argument("--video", default=None, help="video file")
     a.add_argument("--camera", default=None, help="camera index or device (e.g. 0 or /dev/video0)")
     a.add_argument("--frames", type=int, default=20, help="faces to collect from a video/camera")
     a.add_argument("--every", type=int, default=5, help="use every n-th video frame")
-    a.add_argument("--largest", action="store_true", help="use the largest face of photos with several")
+    a.add_argument("--main-face", action="store_true",
+                   help="use the main (most confident) face of photos with several faces, with a warning")
     a.add_argument("--store-images", action="store_true", help="also keep the aligned face crops")
     f = sub.add_parser("add-folder", help="enrol every sub-folder of a folder as one person")
     _common(f)
     f.add_argument("root")
-    f.add_argument("--largest", action="store_true")
+    f.add_argument("--main-face", action="store_true", help="as for 'add'")
     f.add_argument("--store-images", action="store_true")
     ls = sub.add_parser("list", help="people and their vector counts")
     ls.add_argument("db")
@@ -72,7 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     im.add_argument("--replace", action="store_true", help="people in the export replace same-named ones")
     ca = sub.add_parser("calibrate", help="pick the threshold for a target false-accept rate from held-out pairs")
     _common(ca)
-    ca.add_argument("--far", type=float, default=1e-3, help="target false-accept rate per comparison")
+    ca.add_argument("--far", type=float, default=3e-4,
+                    help="target false-accept rate per comparison (a stranger meets every enrolled person, "
+                         "so false names grow with the gallery size: 3e-4 kept them under 5 %% for 20 people)")
     ca.add_argument("--pairs", default=None, help="pairs CSV (fold,same,a,b); impostor pairs set the threshold")
     ca.add_argument("--data", default=None, help="folder per person: all cross-person pairs of its held-out "
                                                   "'verify' people (or of every person with --all-people)")
@@ -141,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
             from ..recognition.enroll import enroll_folder
 
             reports = enroll_folder(emb, gal, args.root, FaceFinder(args.detector),
-                                    "largest" if args.largest else "reject", args.store_images)
+                                    "main" if args.main_face else "reject", args.store_images)
             for r in reports:
                 print(r.summary())
             return 0 if all(r.added for r in reports) else 1
@@ -161,7 +164,7 @@ def _add(args, gal, emb) -> int:
         raise SystemExit("give photos, --video or --camera (exactly one kind)")
     if args.images:
         rep = enroll_images(emb, gal, args.name, args.images, FaceFinder(args.detector),
-                            "largest" if args.largest else "reject", args.store_images)
+                            "main" if args.main_face else "reject", args.store_images)
     else:
         from ..sources import VideoCaptureSource
 

@@ -40,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--width", type=float, default=None, help="facenet channel multiplier")
     p.add_argument("--margin", type=float, default=None, help="triplet margin (squared distance)")
+    p.add_argument("--filters", default=None, help="siamese tower channels per block, e.g. 16,32,64,128")
     p.add_argument("--input-size", type=int, default=112)
     p.add_argument("--padding", type=float, default=0.2, help="alignment padding of the network crop")
     p.add_argument("--seed", type=int, default=None)
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     run_dir = os.path.join(args.runs, "embedder", args.name or args.model)
     res = train_embedder(crops, run_dir, model=args.model, time_budget_s=args.time_budget,
                          max_epochs=args.max_epochs, steps_per_epoch=args.steps_per_epoch, p=args.p,
-                         k=args.k, lr=args.lr, width=args.width, margin=args.margin, seed=args.seed)
+                         k=args.k, lr=args.lr, width=args.width, margin=args.margin, seed=args.seed,
+                         filters=[int(f) for f in args.filters.split(",")] if args.filters else None)
     print(f"{args.model}: {res}")
     if args.ship:
         from ..recognition.keras_embedder import DEFAULT_MODELS, card_path

@@ -30,6 +30,22 @@ DLIB_MEAN_FACE_5 = np.array([
 ], dtype=np.float64)
 
 
+#: Where dlib's frontal (HOG) detector puts its box relative to the 5 landmarks it leads to:
+#: box centre = midpoint of (eye centre, nose base) + ``(dx, dy) * iod``, square side ``s * iod``
+#: (``iod``: distance between the two eye centres). Measured here on 142 CelebA faces.
+DLIB_BOX_FROM_5PTS = (-0.026, 0.077, 2.454)
+
+
+def dlib_style_box(points5: np.ndarray) -> BBox:
+    """The box dlib's detector would draw around a face with these 5 landmarks."""
+    p = np.asarray(points5, np.float64)
+    eyes = p[:4].mean(0)
+    iod = float(np.linalg.norm(p[0:2].mean(0) - p[2:4].mean(0)))
+    mid = (eyes + p[4]) / 2.0
+    dx, dy, side = DLIB_BOX_FROM_5PTS
+    return BBox.from_cxcywh(mid[0] + dx * iod, mid[1] + dy * iod, side * iod, side * iod)
+
+
 def template(size: int, padding: float = 0.25) -> np.ndarray:
     """Where the 5 landmarks land in a ``size`` x ``size`` aligned crop.
 
@@ -102,12 +118,22 @@ class FaceAligner:
         padding: template padding.
         predictor: a 5-point :class:`~face_tracker_core.infer.landmarks.LandmarkPredictor`
             (created on first use when ``None``).
+        refine: extra landmark passes on the box dlib's detector would have drawn around the
+            previous pass's landmarks (:func:`dlib_style_box`). dlib's predictor was trained on
+            its own detector's boxes; other detectors draw other boxes (ours: 1.1x wider, 1.5x
+            taller, higher), and one refinement cuts the 90th-percentile landmark disagreement
+            with dlib-box landmarks from 40 % to 6 % of the eye distance, so alignment does not
+            depend on the detector's box convention.
     """
 
-    def __init__(self, size: int = 150, padding: float = 0.25, predictor=None) -> None:
+    #: bumped when the landmark procedure changes (face caches are keyed by it)
+    VERSION = 2
+
+    def __init__(self, size: int = 150, padding: float = 0.25, predictor=None, refine: int = 1) -> None:
         self.size = int(size)
         self.padding = float(padding)
         self._predictor = predictor
+        self.refine = int(refine)
 
     @property
     def predictor(self):
@@ -118,8 +144,11 @@ class FaceAligner:
         return self._predictor
 
     def landmarks(self, bgr: np.ndarray, box: BBox) -> np.ndarray:
-        """``(5, 2)`` float32 landmark pixels of the face in ``box``."""
-        return self.predictor.predict(bgr, box)
+        """``(5, 2)`` float32 landmark pixels of the face in ``box`` (any detector's box)."""
+        p = self.predictor.predict(bgr, box)
+        for _ in range(self.refine):
+            p = self.predictor.predict(bgr, dlib_style_box(p))
+        return p
 
     def align(self, bgr: np.ndarray, boxes: Sequence[BBox],
               points: Optional[Sequence[Optional[np.ndarray]]] = None) -> np.ndarray:

@@ -169,7 +169,7 @@ def default_cache_dir() -> str:
 
 
 class FaceCache:
-    """Detections (all boxes) and 5-point landmarks (largest face) per photo, in a JSON file.
+    """Detections (all boxes, main face first) and 5-point landmarks (main face) per photo, in JSON.
 
     The file name carries the finder's description, so switching the ``default`` detector gives
     a fresh cache instead of stale boxes. Entries are keyed by absolute path + size + mtime.
@@ -181,7 +181,9 @@ class FaceCache:
 
     def __init__(self, finder, cache_dir: Optional[str] = None) -> None:
         self.finder = finder
-        tag = hashlib.sha1(finder.describe().encode()).hexdigest()[:10]
+        from .align import FaceAligner
+
+        tag = hashlib.sha1(f"{finder.describe()}|landmarks-v{FaceAligner.VERSION}".encode()).hexdigest()[:10]
         self.path = os.path.join(cache_dir or default_cache_dir(), f"faces-{tag}.json")
         self._data: Dict[str, dict] = {}
         self._dirty = 0

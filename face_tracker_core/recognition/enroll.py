@@ -2,8 +2,8 @@
 
 Every photo (or sampled frame) must show exactly one face: a photo with no face, with several
 faces (whose face would we store?) or that cannot be read is **reported** in the
-:class:`EnrollReport` and not used, unless ``several="largest"`` is asked for (then the largest
-face is used and the photo is still listed as a warning). Nothing is written when no usable face
+:class:`EnrollReport` and not used, unless ``several="main"`` is asked for (then the photo's
+main face, the most confident detection, is used and the photo is still listed as a warning). Nothing is written when no usable face
 was found.
 """
 
@@ -59,10 +59,10 @@ def _collect(embedder, finder: FaceFinder, bgr: np.ndarray, source: str, several
         report.issues.append(EnrollIssue(source, "no face found"))
         return
     if found.count > 1:
-        if several != "largest":
+        if several != "main":
             report.issues.append(EnrollIssue(source, f"{found.count} faces found (which one is the person?)"))
             return
-        report.issues.append(EnrollIssue(source, f"{found.count} faces found, used the largest", used=True))
+        report.issues.append(EnrollIssue(source, f"{found.count} faces found, used the main one", used=True))
     box = found.main.box
     crop = embedder.aligner.align(bgr, [box])
     vecs.append(embedder.embed_aligned(crop)[0])
@@ -80,7 +80,7 @@ def enroll_images(embedder, gallery, name: str, paths: Sequence[str], finder: Op
         name: person name.
         paths: photo files.
         finder: face finder (our ``default`` detector with retries when ``None``).
-        several: ``"reject"`` photos with several faces, or use the ``"largest"``.
+        several: ``"reject"`` photos with several faces, or use their ``"main"`` face.
         store_images: also keep the aligned face crops (JPEG) in the gallery.
     """
     finder = finder or FaceFinder("default")

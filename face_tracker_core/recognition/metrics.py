@@ -100,14 +100,20 @@ def threshold_for_far(impostor_scores: Sequence[float], far: float) -> float:
 def tar_at_far(scores: Sequence[float], same: Sequence[bool], far: float = 1e-2) -> Tuple[float, float]:
     """True-accept rate at the threshold giving false-accept rate ``far``; returns ``(tar, t)``.
 
-    Failed pairs count against both: a failed impostor pair is an accepted impostor (so the
-    threshold rises to compensate) and a failed genuine pair is a rejected one.
+    A failed pair (NaN) can never be *accepted* (no face, no match), so failed impostor pairs
+    count as correct rejections in the FAR denominator, while failed genuine pairs count as
+    rejected genuine pairs, lowering the TAR.
     """
     y = np.asarray(same, bool)
-    s = _worst_case(np.asarray(scores, np.float64), y)
-    neg = np.sort(s[~y])[::-1]
-    allowed = int(np.floor(far * neg.size))
+    s = np.asarray(scores, np.float64)
+    neg = s[~y]
     if neg.size == 0:
         return float("nan"), 0.5
-    t = float(np.nextafter(neg[allowed], np.inf)) if allowed < neg.size else float(neg[-1])
-    return float(np.mean(s[y] >= t)), t
+    neg = np.where(np.isfinite(neg), neg, -np.inf)
+    srt = np.sort(neg)[::-1]
+    allowed = int(np.floor(far * srt.size))  # this many impostors may score >= t
+    t = float(np.nextafter(srt[allowed], np.inf)) if allowed < srt.size else float(srt[-1])
+    if not np.isfinite(t):
+        t = 0.0
+    pos = s[y]
+    return float(np.mean(np.where(np.isfinite(pos), pos, -np.inf) >= t)), t

@@ -38,6 +38,7 @@ DEFAULTS: Dict = {
     "store_size": 128,        # stored crop side (input_size + margin for augmentation)
     "dim": 128,
     "width": 1.0,             # facenet channel multiplier
+    "filters": [32, 64, 128, 256],  # siamese tower channels per block
     "dropout": 0.2,
     "p": 64,                  # people per batch
     "k": 4,                   # photos per person
@@ -68,7 +69,7 @@ def build_crops(root: str, out_path: str, finder=None, splits: Sequence[str] = (
     """Detect, align and store the faces of the people of ``splits`` as a compact ``.npz``.
 
     Photos where the finder sees no face are skipped (and counted); photos with several faces
-    use the largest one (CelebA in-the-wild photos centre their subject).
+    use the main one (see :class:`~.faces.FaceFinder`).
 
     Returns:
         Summary ``{"photos", "faces", "no_face", "several", "people"}``.
@@ -271,6 +272,8 @@ def _callbacks(cfg: Dict, run_dir: str, net, val_x, val_y, t0: float):
             logs.update(m)
             if m["val_auc"] > self.best:
                 self.best, self.best_weights = m["val_auc"], net.get_weights()
+                # On disk too: a crash later in the run must not lose the training.
+                net.save_weights(os.path.join(run_dir, "best.weights.h5"))
             log.info("epoch %d: loss %.4f val_acc %.4f val_auc %.4f (%.0f s)", epoch + 1,
                      logs.get("loss", float("nan")), m["val_acc"], m["val_auc"], time.time() - t0)
 
@@ -389,6 +392,16 @@ def plot_metrics(csv_path: str, png_path: str, title: str = "") -> None:
 # Entry point
 # ------------------------------------------------------------------------------------------------
 
+def save_uncompiled(net, path: str) -> None:
+    """Save ``net`` without optimizer state or loss (the shipped file holds weights only, a third
+    of what a compiled save holds, and loads without our custom loss functions)."""
+    import keras
+
+    export = keras.Model.from_config(net.get_config())
+    export.set_weights(net.get_weights())
+    export.save(path)
+
+
 def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
     """Train ``facenet`` or ``siamese`` on a crops file; returns a summary dict.
 
@@ -434,7 +447,7 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
     elif cfg["model"] == "siamese":
         from .siamese import balanced_pair_bce, build_pair_model, build_tower
 
-        net = build_tower(cfg["input_size"], cfg["dim"], dropout=cfg["dropout"])
+        net = build_tower(cfg["input_size"], cfg["dim"], filters=tuple(cfg["filters"]), dropout=cfg["dropout"])
         train_model = build_pair_model(net)
         loss = balanced_pair_bce
     else:
@@ -451,10 +464,7 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
     if val.best_weights is not None:
         net.set_weights(val.best_weights)
     model_path = os.path.join(run_dir, "model.keras")
-    # Save an uncompiled copy: no optimizer slots (3x the weights) in the shipped file.
-    export = keras.models.clone_model(net)
-    export.set_weights(net.get_weights())
-    export.save(model_path)
+    save_uncompiled(net, model_path)
     final = pair_separability(embed_crops(net, val_x, cfg["flip"]), val_y) if len(val_x) else {}
     card = {"name": cfg["model"], "input_size": cfg["input_size"], "padding": cfg["padding"],
             "dim": cfg["dim"], "flip": cfg["flip"], "params": int(net.count_params()),

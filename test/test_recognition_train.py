@@ -1,0 +1,104 @@
+"""Training our embedders on real aligned faces: a tiny honest run (default) and the real one (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from face_tracker_core.recognition.dataset import list_identities, split_identities
+
+
+@pytest.fixture(scope="module")
+def tiny_crops(tmp_path_factory):
+    """Aligned crops of 6 training people x 4 photos (detected by our detector), 48 px input."""
+    from face_tracker_core.recognition.faces import FaceFinder
+    from face_tracker_core.recognition.train import build_crops
+
+    from conftest import shared_path
+
+    root = shared_path("identity", "celeba")
+    people = list_identities(root)
+    split = split_identities(list(people))
+    sub = tmp_path_factory.mktemp("celeba_sub")
+    for name in split["train"][:6] + split["val"][:2]:
+        os.makedirs(sub / name)
+        for p in people[name][:4]:
+            os.symlink(p, sub / name / os.path.basename(p))
+    out = str(tmp_path_factory.mktemp("crops") / "crops.npz")
+    # The subset keeps the people's names, so the same split applies to them.
+    stats = build_crops(str(sub), out, FaceFinder("default"), input_size=48, padding=0.2, store_size=56,
+                        cache_dir=str(tmp_path_factory.mktemp("cache")))
+    assert stats["faces"] >= 0.75 * stats["photos"]
+    return out
+
+
+def test_crops_file_round_trip(tiny_crops):
+    from face_tracker_core.recognition.train import center_crop, load_crops
+
+    d = load_crops(tiny_crops)
+    assert d["images"].shape[1:] == (56, 56, 3) and d["images"].dtype == np.uint8
+    assert set(d["split"]) <= {"train", "val"} and "train" in set(d["split"])
+    assert center_crop(d["images"], 48).shape[1:] == (48, 48, 3)
+
+
+def test_triplet_training_lowers_the_loss_on_real_faces(tiny_crops):
+    import keras
+
+    from face_tracker_core.recognition.facenet import build_facenet
+    from face_tracker_core.recognition.train import augment, load_crops
+    from face_tracker_core.recognition.triplet import triplet_semihard_loss
+
+    keras.utils.set_random_seed(0)
+    d = load_crops(tiny_crops)
+    tr = d["split"] == "train"
+    rng = np.random.default_rng(0)
+    x = np.stack([augment(im, 48, rng) for im in d["images"][tr]])
+    y = d["label"][tr]
+    net = build_facenet(48, 32, width=0.25, dropout=0.0)
+    net.compile(optimizer=keras.optimizers.Adam(3e-3), loss=lambda a, b: triplet_semihard_loss(a, b, 0.2))
+    def loss_now():  # batch statistics, as during training (the moving averages lag behind)
+        return float(keras.ops.convert_to_numpy(triplet_semihard_loss(y, net(x, training=True), 0.2)))
+
+    first = loss_now()
+    for _ in range(20):
+        net.train_on_batch(x, y)
+    assert loss_now() < 0.7 * first
+
+
+def test_train_cli_writes_run_folder_and_model_loads_back(tiny_crops, tmp_path):
+    from face_tracker_core.cli.train_embedder import main
+    from face_tracker_core.recognition.embedders import make_embedder
+    from face_tracker_core.recognition.train import center_crop, embed_crops, load_crops
+
+    rc = main(["--model", "facenet", "--crops", tiny_crops, "--runs", str(tmp_path), "--name", "t",
+               "--max-epochs", "2", "--steps-per-epoch", "2", "--p", "4", "--k", "3", "--width", "0.25",
+               "--time-budget", "600"])
+    assert rc == 0
+    run = tmp_path / "embedder" / "t"
+    for f in ("config.json", "model.keras", "model.json", "metrics.csv", "loss.png"):
+        assert (run / f).is_file(), f
+    card = json.loads((run / "model.json").read_text())
+    assert card["input_size"] == 48 and card["loss"] == "triplet_semihard"
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3 and "val_auc" in rows[0]
+    emb = make_embedder("facenet", model_path=str(run / "model.keras"))
+    d = load_crops(tiny_crops)
+    crops = center_crop(d["images"][:5], 48)
+    import keras
+
+    net = keras.saving.load_model(str(run / "model.keras"), compile=False)
+    np.testing.assert_allclose(emb.embed_aligned(crops), embed_crops(net, crops, flip=True), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_siamese_training_runs(tiny_crops, tmp_path):
+    from face_tracker_core.cli.train_embedder import main
+
+    rc = main(["--model", "siamese", "--crops", tiny_crops, "--runs", str(tmp_path), "--name", "s",
+               "--max-epochs", "2", "--steps-per-epoch", "2", "--p", "4", "--k", "3", "--time-budget", "600"])
+    assert rc == 0
+    card = json.loads((tmp_path / "embedder" / "s" / "model.json").read_text())
+    assert card["head"]["b"] > 0
