@@ -91,6 +91,8 @@ def main(argv=None) -> int:
     ap.add_argument("--source", default="synthetic", help="synthetic | /dev/videoN | N | video file")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds to run (ignored with --live)")
     ap.add_argument("--live", action="store_true", help="run until Ctrl-C")
+    ap.add_argument("--frames", type=int, default=0,
+                    help="stop as soon as this many frames were processed (--duration stays the limit)")
     ap.add_argument("--fps", type=float, default=30.0, help="source rate, Hz")
     ap.add_argument("--backend", default="default", help="detector backend (default: the shipped model)")
     ap.add_argument("--model", default="", help="model file for the keras backend")
@@ -130,18 +132,20 @@ def main(argv=None) -> int:
         while not stop.is_set() and (t_end is None or time.monotonic() < t_end):
             stop.wait(1.0)
             log.info(summary.tick())
+            if args.frames and summary.frames >= args.frames:
+                break
     finally:
+        # Order matters: stop producing (timer, worker), then stop the executor, and only then
+        # destroy the nodes, so no callback is left running on a handle being destroyed.
         source.timer.cancel()
-        for n in (source, tracker, summary):
-            executor.remove_node(n)
-        executor.shutdown(timeout_sec=2.0)
+        tracker._stop_worker()
+        executor.shutdown(timeout_sec=5.0)
         spin.join(timeout=5.0)
         summary.close()
         diag = {kv.key: kv.value for kv in tracker.diagnostics().status[0].values}
-        tracker._stop_worker()
-        rclpy.try_shutdown()
         for n in (source, tracker, summary):
             n.destroy_node()
+        rclpy.try_shutdown()
     ratio = summary.with_face / summary.frames if summary.frames else 0.0
     report = {"source": args.source, "backend": args.backend, "frames_processed": summary.frames,
               "frames_with_face": summary.with_face, "face_ratio": round(ratio, 4), "faces": summary.faces,

@@ -23,7 +23,9 @@ def photos():
             "noface": os.path.join(noface, sorted(f for f in os.listdir(noface) if f.endswith(".jpg"))[0])}
 
 
-def test_gallery_cli_round_trip(photos, tmp_path, capsys):
+def test_gallery_cli_round_trip(photos, tmp_path, capsys, monkeypatch):
+    # A fresh cache folder that does not exist yet: the CLI must create it (as on a clean clone).
+    monkeypatch.setenv("FACE_TRACKER_CACHE", str(tmp_path / "cache" / "recognition"))
     db = str(tmp_path / "people.db")
     (a, pa), (b, pb), (c, pc), (d, pd) = list(photos["people"].items())
     assert main(["gallery", "add", db, "alice", *pa[:3], photos["noface"]]) == 0

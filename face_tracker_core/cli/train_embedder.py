@@ -44,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-size", type=int, default=112)
     p.add_argument("--padding", type=float, default=0.2, help="alignment padding of the network crop")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--finalize", metavar="RUN_DIR", default=None,
+                   help="only write model.keras + card of a stopped run from its best.weights.h5")
     p.add_argument("--ship", action="store_true",
                    help="copy the result to face_tracker_core/assets/embedder_<model>.keras (+ .json)")
 
@@ -52,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
     from ..recognition.dataset import default_cache_dir
     from ..recognition.train import build_crops, train_embedder
 
+    if args.finalize:
+        from ..recognition.train import finalize_run
+
+        res = finalize_run(args.finalize)
+        print(f"{args.finalize}: {res}")
+        return _ship(args, res)
     crops = args.crops or os.path.join(default_cache_dir(), f"crops_{args.input_size}_{args.padding:g}.npz")
     if not os.path.isfile(crops) or args.build_crops_only:
         from ..recognition.faces import FaceFinder
@@ -66,10 +74,18 @@ def run(args: argparse.Namespace) -> int:
                          k=args.k, lr=args.lr, width=args.width, margin=args.margin, seed=args.seed,
                          filters=[int(f) for f in args.filters.split(",")] if args.filters else None)
     print(f"{args.model}: {res}")
+    return _ship(args, res)
+
+
+def _ship(args: argparse.Namespace, res: dict) -> int:
     if args.ship:
+        import json
+
         from ..recognition.keras_embedder import DEFAULT_MODELS, card_path
 
-        dst = DEFAULT_MODELS[args.model]
+        with open(card_path(res["model_path"])) as f:
+            name = json.load(f)["name"]
+        dst = DEFAULT_MODELS[name]
         shutil.copyfile(res["model_path"], dst)
         shutil.copyfile(card_path(res["model_path"]), card_path(dst))
         log.info("shipped %s", dst)

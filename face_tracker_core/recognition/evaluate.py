@@ -69,8 +69,12 @@ def embed_photos(embedder, cache: FaceCache, paths: Sequence[str], reuse: bool =
         faces += 1
         vecs[p] = known[p] = v[0]
     if faces:
-        np.savez(vpath, paths=np.array(list(known)), vectors=np.stack(list(known.values())),
+        # Temp file + rename: an interrupted run never leaves a truncated cache behind.
+        os.makedirs(os.path.dirname(vpath) or ".", exist_ok=True)
+        tmp = vpath + f".{os.getpid()}.tmp.npz"
+        np.savez(tmp, paths=np.array(list(known)), vectors=np.stack(list(known.values())),
                  spent=old_spent + spent, faces=old_faces + faces)
+        os.replace(tmp, vpath)
     total_s, total_n = (spent, faces) if faces else (old_spent, old_faces)
     return {"vectors": vecs, "ms_per_face": 1000.0 * total_s / max(1, total_n), "faces": faces}
 

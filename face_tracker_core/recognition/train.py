@@ -463,9 +463,21 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
     train_s = time.time() - t0
     if val.best_weights is not None:
         net.set_weights(val.best_weights)
+    head = None
+    if cfg["model"] == "siamese":
+        from .siamese import head_params
+
+        head = head_params(train_model)
+    return _write_model(net, cfg, meta, run_dir, val_x, val_y, train_s, head)
+
+
+def _write_model(net, cfg: Dict, meta: Dict, run_dir: str, val_x: np.ndarray, val_y: np.ndarray,
+                 train_s: float, head: Optional[Dict[str, float]]) -> Dict:
+    """``model.keras`` + ``model.json`` (card) + ``loss.png`` of a trained embedding network."""
     model_path = os.path.join(run_dir, "model.keras")
     save_uncompiled(net, model_path)
-    final = pair_separability(embed_crops(net, val_x, cfg["flip"]), val_y) if len(val_x) else {}
+    emb = embed_crops(net, val_x, cfg["flip"]) if len(val_x) else None
+    final = pair_separability(emb, val_y) if emb is not None else {}
     card = {"name": cfg["model"], "input_size": cfg["input_size"], "padding": cfg["padding"],
             "dim": cfg["dim"], "flip": cfg["flip"], "params": int(net.count_params()),
             "train_seconds": round(train_s, 1), "train_people": cfg["train_people"],
@@ -473,11 +485,76 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
             "loss": "triplet_semihard" if cfg["model"] == "facenet" else "balanced_pair_bce",
             "data": meta.get("root"), "licence": "CelebA: non-commercial research only"}
     if cfg["model"] == "siamese":
-        from .siamese import head_params
-
-        card["head"] = head_params(train_model)
+        if head is None and emb is not None:
+            head = fit_pair_head(emb, val_y)
+            card["head_source"] = "refit on validation pairs (training head not saved with the weights)"
+        if head is not None:
+            card["head"] = head
     with open(os.path.join(run_dir, "model.json"), "w") as f:
         json.dump(card, f, indent=1, sort_keys=True)
-    plot_metrics(os.path.join(run_dir, "metrics.csv"), os.path.join(run_dir, "loss.png"), cfg["model"])
+    if os.path.isfile(os.path.join(run_dir, "metrics.csv")):
+        plot_metrics(os.path.join(run_dir, "metrics.csv"), os.path.join(run_dir, "loss.png"), cfg["model"])
     log.info("saved %s (%.0f s of training, val %s)", model_path, train_s, final)
     return {"model_path": model_path, "train_seconds": train_s, **final}
+
+
+def fit_pair_head(emb: np.ndarray, labels: np.ndarray, iters: int = 500) -> Dict[str, float]:
+    """Logistic fit of ``p(same) = sigmoid(a - b * d^2)`` on all pairs of a labelled set
+    (positives and negatives weighted equally, as in training).
+
+    Args:
+        emb: ``(N, D)`` unit vectors.
+        labels: ``(N,)`` person ids.
+    """
+    iu = np.triu_indices(len(labels), 1)
+    d2 = np.maximum(2.0 - 2.0 * (emb @ emb.T), 0.0)[iu]
+    y = (labels[:, None] == labels[None, :])[iu].astype(np.float64)
+    w = np.where(y > 0, 0.5 / max(1.0, y.sum()), 0.5 / max(1.0, (1 - y).sum()))
+    a, b = 2.0, 1.0
+    for _ in range(iters):  # Newton steps on two parameters: converges in a few dozen
+        z = np.clip(a - b * d2, -30, 30)
+        p = 1.0 / (1.0 + np.exp(-z))
+        g = w * (p - y)
+        grad = np.array([g.sum(), -(g * d2).sum()])
+        h = w * p * (1 - p)
+        hess = np.array([[h.sum(), -(h * d2).sum()], [-(h * d2).sum(), (h * d2 * d2).sum()]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        a, b = a - step[0], max(1e-3, b - step[1])
+        if np.abs(step).max() < 1e-8:
+            break
+    return {"a": float(a), "b": float(b)}
+
+
+def finalize_run(run_dir: str) -> Dict:
+    """Write ``model.keras`` + card from a run's ``best.weights.h5`` (a run stopped before its end).
+
+    Rebuilds the network from the run's ``config.json``, loads the best validation weights and
+    writes what :func:`train_embedder` writes at the end of a run.
+    """
+    cfg_path = os.path.join(run_dir, "config.json")
+    w_path = os.path.join(run_dir, "best.weights.h5")
+    for p in (cfg_path, w_path):
+        if not os.path.isfile(p):
+            raise DataError(f"{p}: not found (is {run_dir} an embedder run with a saved best epoch?)")
+    with open(cfg_path) as f:
+        cfg = dict(DEFAULTS, **json.load(f))
+    data = load_crops(cfg["crops"])
+    va = data["split"] == "val"
+    val_x, val_y = center_crop(data["images"][va], cfg["input_size"]), data["label"][va]
+    if cfg["model"] == "facenet":
+        from .facenet import build_facenet
+
+        net = build_facenet(cfg["input_size"], cfg["dim"], cfg["width"], cfg["dropout"])
+    else:
+        from .siamese import build_tower
+
+        net = build_tower(cfg["input_size"], cfg["dim"], filters=tuple(cfg["filters"]), dropout=cfg["dropout"])
+    net.load_weights(w_path)
+    train_s = 0.0
+    mpath = os.path.join(run_dir, "metrics.csv")
+    if os.path.isfile(mpath):
+        with open(mpath) as f:
+            rows = list(csv.DictReader(f))
+        if rows and rows[-1].get("elapsed_s"):
+            train_s = float(rows[-1]["elapsed_s"])
+    return _write_model(net, cfg, data["meta"], run_dir, val_x, val_y, train_s, None)
