@@ -108,8 +108,10 @@ class TrackerConfig:
         lost_buffer: for coasting tracks, both boxes are grown by this fraction of their width and
             height on each side before the IoU (buffered IoU), so a re-appearing face a bit off
             its prediction is still matched. 0 disables.
-        lost_gate: squared Mahalanobis gate of the box centre (chi-square, 2 dof: 5.99 = 95 %)
-            of the last-chance match of coasting tracks; 0 disables.
+        lost_gate: squared Mahalanobis gate of the box centre in the last-chance match of coasting
+            tracks (chi-square, 2 dof: 5.99 = 95 %, 13.8 = 99.9 %); 0 disables. Wide on purpose:
+            the last, partly hidden boxes of a face going behind something often corrupt its
+            velocity, so it re-appears off the prediction; ``lost_max_dist`` bounds the reach.
         lost_max_dist: that match never spans more than this many box heights (centre distance).
 
     Life cycle:
@@ -162,7 +164,7 @@ class TrackerConfig:
     min_hits: int = 2
     max_age_s: float = 1.0
     report_lost_s: float = 0.1
-    lost_gate: float = 5.99
+    lost_gate: float = 13.8
     lost_max_dist: float = 1.5
     smooth_min_cutoff_hz: float = 1.0
     smooth_beta: float = 5.0
