@@ -17,7 +17,9 @@ def results(tmp_path_factory):
     from face_tracker_core.recognition.faces import FaceFinder
 
     root = shared_path("identity", "celeba")
-    return evaluate(root, ["dlib", "facenet", "siamese"], FaceFinder("default"),
+    # The same finder as `face-tracker eval embedder` (fallback to the best weak box: every
+    # evaluation photo shows someone).
+    return evaluate(root, ["dlib", "facenet", "siamese"], FaceFinder("default", fallback_score=0.2),
                     workdir=str(tmp_path_factory.mktemp("eval")))
 
 

@@ -145,3 +145,35 @@ def test_shipped_keras_embedders_load_and_embed(name):
     assert v.shape == (2, emb.dim) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(v[0], v[1], atol=1e-5)
     assert emb.model_id.startswith(name + ":")
+
+
+def test_finder_fallback_takes_the_best_weak_box_only_when_asked(shared_data):
+    # A real CelebA photo whose face the shipped detector scores just under its 0.5 threshold.
+    path = os.path.join(shared_data("identity", "celeba"), "7249", "116605.jpg")
+    img = read_image(path)
+    strict = FaceFinder("default")
+    assert strict.find(img).main is None  # enrolment: no face is reported, never guessed
+    loose = FaceFinder("default", fallback_score=0.2)
+    found = loose.find(img)
+    assert found.attempt == "weak" and found.count == 1
+    assert 0.2 <= found.main.score < 0.5
+    # The box is the face: dlib's landmarks inside it align to a face that matches the person's
+    # other photos better than strangers' photos do.
+    emb = make_embedder("dlib")
+    v = emb.embed(img, [found.main.box])[0]
+    own = [p for p in sorted(os.listdir(os.path.dirname(path))) if p != "116605.jpg"][:4]
+    other_dir = os.path.join(shared_data("identity", "celeba"), "7250")
+    others = sorted(os.listdir(other_dir))[:4]
+
+    def sim(folder, names):
+        out = []
+        for n in names:
+            im = read_image(os.path.join(folder, n))
+            f = strict.find(im)
+            if f.main is not None:
+                out.append(float(v @ emb.embed(im, [f.main.box])[0]))
+        return np.mean(out)
+
+    assert sim(os.path.dirname(path), own) > sim(other_dir, others)
+    assert "fallback 0.2" in loose.describe() and "threshold 0.50" in loose.describe()
+    assert "fallback" not in strict.describe()

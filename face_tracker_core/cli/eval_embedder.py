@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="embedder option, e.g. dlib:flip=1 (numbers and 0/1 are converted)")
     p.add_argument("--detector", default="default", help="detector backend finding the faces")
     p.add_argument("--no-retry", action="store_true", help="no upscale/rotation retries when no face is found")
+    p.add_argument("--fallback-score", type=float, default=0.2,
+                   help="when no pass finds a face at the detector's threshold, take the best box scoring at "
+                        "least this (every evaluation photo shows someone); negative = off")
     p.add_argument("--pairs", default=None, help="pairs CSV (fold,same,a,b); default: generated from the split")
     p.add_argument("--far", type=float, default=3e-4, help="false-accept rate per comparison the threshold is calibrated for")
     p.add_argument("--match", choices=("centroid", "max"), default="centroid", help="gallery matching rule")
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     pairs = load_pairs(args.pairs) if args.pairs else None
     os.makedirs(args.out, exist_ok=True)
     res = evaluate(args.data, [e.strip() for e in args.embedders.split(",") if e.strip()],
-                   FaceFinder(args.detector, retry=not args.no_retry), pairs=pairs, calib_far=args.far,
+                   FaceFinder(args.detector, retry=not args.no_retry,
+                              fallback_score=args.fallback_score if args.fallback_score >= 0 else None), pairs=pairs, calib_far=args.far,
                    do_identification=not args.no_identification, embedder_kw=kw, workdir=args.out,
                    match=args.match)
     if pairs is None:

@@ -29,7 +29,8 @@ class FoundFaces:
         detections: every face found, the photo's subject first (see ``FaceFinder.main``), pixels
             of the original photo.
         attempt: which pass found them: ``"plain"``, ``"upscale"``, ``"rotate+20"``,
-            ``"rotate-20"``, or ``"none"``.
+            ``"rotate-20"``, ``"weak"`` (the fallback: the best box below the operating
+            threshold), or ``"none"``.
     """
 
     detections: Tuple[Detection, ...]
@@ -63,27 +64,48 @@ class FaceFinder:
             on in-the-wild photos the largest box is too often a false or background face;
             measured on CelebA pairs with dlib: 0.895 vs 0.869 10-fold accuracy) or
             ``"largest"``.
+        fallback_score: when every pass finds nothing at the detector's operating threshold, the
+            most confident box of the plain pass scoring at least this is taken as the photo's
+            face (a photo given for enrolment or evaluation is known to show someone; the
+            weakest real faces, e.g. strongly lit or turned, score 0.2-0.5). ``None`` disables.
+            Only used with a detector built here (``detector`` given by name) that has a
+            ``score_threshold``.
         **detector_kw: options for ``make_detector`` when ``detector`` is a name.
     """
 
     def __init__(self, detector="default", retry: bool = True, min_score: float = 0.0, main: str = "score",
-                 **detector_kw) -> None:
+                 fallback_score: Optional[float] = None, **detector_kw) -> None:
         if main not in ("score", "largest"):
             raise ValueError("main must be 'score' or 'largest'")
         self.main = main
+        self.fallback_score: Optional[float] = None
         if isinstance(detector, str):
             from ..infer import make_detector
 
             detector = make_detector(detector, **detector_kw)
+            op = getattr(detector, "score_threshold", None)
+            if fallback_score is not None and op is not None and fallback_score < op:
+                # The detector returns boxes down to the fallback score; the finder itself keeps
+                # only those at the operating threshold, except in the last-resort pass.
+                self.fallback_score = float(fallback_score)
+                self._threshold = float(op)
+                detector.score_threshold = self.fallback_score
         self.detector = detector
         self.retry = bool(retry)
         self.min_score = float(min_score)
 
     def describe(self) -> str:
-        return f"{self.detector.describe()}{'+retry' if self.retry else ''}, main={self.main}"
+        desc = self.detector.describe()
+        if self.fallback_score is not None:
+            desc = desc.replace(f"threshold {self.fallback_score:.2f}", f"threshold {self._threshold:.2f}")
+        fb = f"+fallback {self.fallback_score:g}" if self.fallback_score is not None else ""
+        return f"{desc}{'+retry' if self.retry else ''}{fb}, main={self.main}"
 
-    def _detect(self, bgr: np.ndarray) -> List[Detection]:
-        return [d for d in self.detector.detect(bgr) if d.score >= self.min_score]
+    def _detect(self, bgr: np.ndarray, weak: bool = False) -> List[Detection]:
+        floor = self.min_score
+        if self.fallback_score is not None:
+            floor = max(floor, self.fallback_score if weak else self._threshold)
+        return [d for d in self.detector.detect(bgr) if d.score >= floor]
 
     def find(self, bgr: np.ndarray) -> FoundFaces:
         """All faces of ``bgr`` (``(H, W, 3)`` ``uint8``), main face first."""
@@ -96,6 +118,10 @@ class FaceFinder:
                 dets = fn(bgr)
                 if dets:
                     break
+        if not dets and self.fallback_score is not None:
+            weak = self._detect(bgr, weak=True)
+            if weak:
+                dets, attempt = [max(weak, key=lambda d: d.score)], "weak"
         if not dets:
             return FoundFaces((), "none")
         dets = [Detection(d.box.clip(w, h), d.score, d.label, d.landmarks) for d in dets]
