@@ -72,6 +72,8 @@ class AttributeTrainConfig:
     pretrain_holdout: float = 0.35
     pretrain_epochs: int = 40
     pretrain_lr: float = 2e-3
+    pretrain_embed_weight: float = 1.0
+    pretrain_extra_detectors: List[str] = field(default_factory=list)
     people_salt: str = "people-v1"
     max_photos: Optional[int] = None
     init_base: Optional[str] = None
@@ -258,20 +260,52 @@ def pretrain_distill(base, cfg: AttributeTrainConfig, cropper: FaceCropper, run_
     id_paths = [os.path.join(cfg.pretrain_identity, k) for k in cache.keys]
     t_id = teacher_targets(cache, id_paths, id_rows)
     t_attr = teacher_targets(attr_cache, attr_paths, attr_rows)
-    crops = StackedCrops([cache.crops, attr_cache.crops])
-    target = np.concatenate([t_id, t_attr]).astype(np.float32)
+    parts, tparts, keyparts = [cache.crops, attr_cache.crops], [t_id, t_attr], [
+        [f"id/{k}" for k in cache.keys], [f"attr/{k}" for k in attr_cache.keys]]
+    rows_l = list(id_rows) + [len(cache) + int(r) for r in attr_rows]
+    # Extra crops of the *same* photos from other detectors (e.g. the shipped one, whose boxes sit
+    # lower and are taller than the Haar cascade's): the teacher target of a photo does not depend on
+    # the crop (dlib aligns the face itself), so they share it; this teaches the base the crop
+    # geometry it meets at run time and in the transfer task.
+    for det in cfg.pretrain_extra_detectors:
+        xc = FaceCropper(det, margin=cfg.margin, size=cfg.size, color=cfg.color, fallback=cfg.fallback)
+        for (src_cache, src_t, prefix, src_rows, kind) in (
+                (cache, t_id, "id", id_rows, "identity"), (attr_cache, t_attr, "attr", attr_rows, "attr")):
+            if kind == "identity":
+                xcache, _, _ = identity_data(cfg.pretrain_identity, xc, cfg.cache_root, cfg.pretrain_holdout,
+                                             cfg.people_salt)
+            else:
+                xcache = build_crop_cache([CropItem(k, p, None, k) for k, p in
+                                           zip(attr_cache.keys, attr_paths)], xc, cfg.cache_root, "attr")
+            want = {src_cache.keys[r] for r in src_rows}
+            xt = np.full((len(xcache), src_t.shape[1]), np.nan, np.float32)
+            off = sum(len(q) for q in parts)
+            for i, k in enumerate(xcache.keys):
+                if xcache.usable[i] and k in want:
+                    xt[i] = src_t[src_cache.index[k]]
+                    rows_l.append(off + i)
+            parts.append(xcache.crops)
+            tparts.append(xt)
+            keyparts.append([f"{prefix}/{k}" for k in xcache.keys])
+    crops = StackedCrops(parts)
+    target = np.concatenate(tparts).astype(np.float32)
+    all_keys = [k for kp in keyparts for k in kp]
     target[:, :128] /= np.linalg.norm(target[:, :128], axis=1, keepdims=True) + 1e-8
-    rows = np.asarray(list(id_rows) + [len(cache) + int(r) for r in attr_rows], np.int64)
+    rows = np.asarray(rows_l, np.int64)
     rows = rows[np.isfinite(target[rows]).all(axis=1)]
     # Every target dimension standardised on the training photos: MSE then weighs embedding and
-    # landmark dimensions alike.
+    # landmark dimensions alike ...
     mu, sd = target[rows].mean(axis=0), target[rows].std(axis=0) + 1e-6
     target = np.nan_to_num((target - mu) / sd)
-    keys = [f"id/{cache.keys[r]}" if r < len(cache) else f"attr/{attr_cache.keys[r - len(cache)]}" for r in rows]
+    # ... unless the embedding dimensions are weighted up: scaling a standardised target by sqrt(w)
+    # multiplies its squared error by w (the linear projection absorbs the scale).
+    ew = float(cfg.pretrain_embed_weight)
+    target[:, :128] *= np.sqrt(ew)
+    keys = [all_keys[r] for r in rows]  # both crops of a photo share its key: same split
     sp = split_items(keys, 0.0, 0.1, "distill-val-v1")
     tr, va = rows[sp["train"]], rows[sp["val"]]
-    log.info("distillation pre-training: %d train / %d val photos (%d people held out)", len(tr), len(va),
-             len(people["heldout"]))
+    log.info("distillation pre-training: %d train / %d val crops (%d people held out; extra detectors %s, "
+             "embedding weight %g)", len(tr), len(va), len(people["heldout"]), cfg.pretrain_extra_detectors, ew)
     inp = keras.Input(base.input_shape[1:], name="image")
     out = keras.layers.Dense(target.shape[1], name="distill_proj")(base(inp))
     model = keras.Model(inp, out, name="distill_pretrain")
@@ -285,11 +319,19 @@ def pretrain_distill(base, cfg: AttributeTrainConfig, cropper: FaceCropper, run_
                 [], pdir, False)
     plot_history(os.path.join(pdir, "metrics.csv"), os.path.join(pdir, "loss.png"), "distillation pre-training")
     _save_base(base, pdir)
+    emb_mse = float("nan")
+    if len(va):
+        pred = np.concatenate([np.asarray(model.predict_on_batch(val_seq[i][0])) for i in range(len(val_seq))])
+        emb_mse = float(np.mean((pred[:, :128] - target[np.sort(va), :128]) ** 2) / ew)
+        log.info("distillation: validation MSE of the standardised embedding dimensions %.3f", emb_mse)
     return {"teacher": "dlib_face_recognition_resnet_model_v1 embedding + shape_predictor_68 landmarks "
                        "(face_recognition_models)",
             "identity_root": cfg.pretrain_identity, "people_seen": len(seen), "people_heldout": people["heldout"],
             "people_salt": cfg.people_salt, "holdout": cfg.pretrain_holdout, "train_photos": int(len(tr)),
-            "val_mse_standardised": float(hist.history.get("val_loss", [float("nan")])[-1])}
+            "val_mse_standardised": float(hist.history.get("val_loss", [float("nan")])[-1]),
+            "val_mse_embedding_standardised": emb_mse, "embed_weight": ew,
+            "extra_detectors": list(cfg.pretrain_extra_detectors), "epochs": cfg.pretrain_epochs,
+            "lr": cfg.pretrain_lr}
 
 
 def evaluate_attribute_model(model, crops: np.ndarray, labels: np.ndarray, rows: np.ndarray, majority: np.ndarray,
@@ -331,11 +373,15 @@ def train_attributes(cfg: AttributeTrainConfig) -> dict:
 
     channels = 1 if cfg.color == "gray" else 3
     base = build_base(cfg.arch, (cfg.size, cfg.size, channels))
-    if cfg.init_base:
-        pre = _init_base(base, cfg.init_base)
-    elif cfg.pretrain_identity and cfg.pretrain_teacher:
+    if cfg.pretrain_identity and cfg.pretrain_teacher:
+        # With --init-base too: distillation continues from that base.
+        init = _init_base(base, cfg.init_base) if cfg.init_base else None
         paths = [os.path.join(cfg.images_dir, k) for k in cache.keys]
         pre = pretrain_distill(base, cfg, cropper, run_dir, cache, splits["train"], paths)
+        if init:
+            pre["continued_from"] = init
+    elif cfg.init_base:
+        pre = _init_base(base, cfg.init_base)
     elif cfg.pretrain_identity:
         pre = pretrain_identity(base, cfg, cropper, run_dir)
     else:
@@ -349,9 +395,10 @@ def train_attributes(cfg: AttributeTrainConfig) -> dict:
     if pre is not None and cfg.head_epochs > 0:
         base.trainable = False  # a random head would first wreck the pre-trained features
         _fit(model, train_seq, val_seq, cfg.head_epochs, cfg.lr, loss, metrics, run_dir, False)
-        base.trainable = True
-        _fit(model, train_seq, val_seq, cfg.head_epochs + cfg.epochs, cfg.finetune_lr, loss, metrics, run_dir,
-             True, initial_epoch=cfg.head_epochs)
+        if cfg.epochs > 0:  # --epochs 0: the base stays as pre-trained (frozen), only the head trains
+            base.trainable = True
+            _fit(model, train_seq, val_seq, cfg.head_epochs + cfg.epochs, cfg.finetune_lr, loss, metrics, run_dir,
+                 True, initial_epoch=cfg.head_epochs)
     else:
         _fit(model, train_seq, val_seq, cfg.epochs, cfg.lr, loss, metrics, run_dir, False)
     plot_history(os.path.join(run_dir, "metrics.csv"), os.path.join(run_dir, "loss.png"), f"attributes {cfg.name}")
@@ -373,6 +420,7 @@ def train_attributes(cfg: AttributeTrainConfig) -> dict:
             if any(cache.status == 1) else None, "arch": cfg.arch, "threshold": 0.5, "majority": majority.tolist(),
             "train_positive_rate": [float(v) for v in rate], "trained_on": cfg.attr_file, "pretrain": pre,
             "summary": {k: summary.get(k) for k in ("val", "test", "split_sizes")}}
+    base.trainable = True  # saved unfrozen: a base saved frozen reloads with inconsistent flags
     save_model(model, os.path.join(run_dir, "attributes.keras"), meta)
     write_json(os.path.join(run_dir, "summary.json"), summary)
     return summary

@@ -53,9 +53,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pre-train by distilling this face embedding (dlib: offline, face_recognition_models) on the "
                         "photos of --pretrain-identity instead of classifying its people")
     p.add_argument("--pretrain-epochs", type=int, default=40)
+    p.add_argument("--pretrain-lr", type=float, default=2e-3, help="initial learning rate of the pre-training")
+    p.add_argument("--pretrain-embed-weight", type=float, default=1.0,
+                   help="distillation: weight of the 128 embedding dimensions in the MSE (landmarks: 1)")
+    p.add_argument("--pretrain-extra-detector", action="append", default=[], metavar="DETECTOR",
+                   help="distillation: also train on crops of the same photos from this detector (repeatable; "
+                        "e.g. 'default', the shipped detector, whose boxes differ from the Haar cascade's)")
     p.add_argument("--init-base", default=None, metavar="KERAS",
                    help="start from this conv base (a run's pretrain/conv_base.keras or an attribute model) "
-                        "instead of pre-training again")
+                        "instead of pre-training again; with --pretrain-teacher, distillation continues from it")
     p.add_argument("--hidden", type=int, default=256, help="units of the head's hidden layer (0: linear head)")
     p.add_argument("--max-photos", type=int, default=None, help="use only the first N photos (smoke tests)")
 
@@ -71,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
         head_epochs=args.head_epochs, lr=args.lr, finetune_lr=args.finetune_lr, balanced_bce=args.balanced_bce,
         seed=args.seed, pretrain_identity=args.pretrain_identity, pretrain_teacher=args.pretrain_teacher,
         pretrain_holdout=args.pretrain_holdout,
-        pretrain_epochs=args.pretrain_epochs, max_photos=args.max_photos,
+        pretrain_epochs=args.pretrain_epochs, pretrain_lr=args.pretrain_lr,
+        pretrain_embed_weight=args.pretrain_embed_weight, pretrain_extra_detectors=list(args.pretrain_extra_detector),
+        max_photos=args.max_photos,
         init_base=args.init_base, hidden=args.hidden)
     summary = train_attributes(cfg)
     print(json.dumps(summary, indent=1, default=str))
