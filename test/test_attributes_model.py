@@ -170,6 +170,39 @@ def test_transfer_freezes_base_and_trains_head(tiny_run):
             assert weights_equal(lower[l.name], l.get_weights()), l.name
 
 
+def test_transfer_multiscale_lbfgs_head_keeps_base_frozen(tiny_run, tmp_path):
+    """The default head: multi-scale pooled features, one neuron fitted by L-BFGS; also from a base saved frozen."""
+    from face_tracker_core.attributes.crops import CropCache
+    from face_tracker_core.attributes.model import conv_base_of, load_model, save_model
+    from face_tracker_core.attributes.transfer import (DEFAULT_HEAD, build_transfer_model, score_rows,
+                                                       train_transfer_head, weights_equal)
+
+    assert DEFAULT_HEAD["pooling"] == "multiscale" and DEFAULT_HEAD["solver"] == "lbfgs"
+    attr_model, meta = load_model(os.path.join(tiny_run["run"], "attributes.keras"))
+    # A base saved with trainable=False reloads with inconsistent flags: its clone must still be frozen.
+    conv_base_of(attr_model).trainable = False
+    save_model(attr_model, str(tmp_path / "frozen.keras"), meta)
+    frozen_saved, _ = load_model(str(tmp_path / "frozen.keras"))
+    cache = CropCache(glob.glob(os.path.join(tiny_run["cache"], "attr-*"))[0])
+    rows = np.flatnonzero(cache.usable)
+    labels = read_attributes(tiny_run["attr_file"]).labels
+    male = labels[:, CELEBA_ATTRIBUTES.index("Male")].astype(bool)
+    pos, neg = rows[male[rows]], rows[~male[rows]]
+    for src in (attr_model, frozen_saved):
+        for pooling in ("multiscale", "gap"):
+            model = build_transfer_model(src, pooling=pooling)
+            assert [w.path for w in model.trainable_weights] == ["target_prob/kernel", "target_prob/bias"]
+            base = conv_base_of(model)
+            before = [w.copy() for w in base.get_weights()]
+            head_before = [w.copy() for w in model.get_layer("target_prob").get_weights()]
+            train_transfer_head(model, cache.crops, pos, neg, solver="lbfgs", copies=2, l2=1e-4,
+                                run_dir=str(tmp_path), csv_name=f"m_{pooling}.csv")
+            assert weights_equal(before, base.get_weights())
+            assert not weights_equal(head_before, model.get_layer("target_prob").get_weights())
+            assert np.isfinite(score_rows(model, cache.crops, rows)).all()
+            assert (tmp_path / f"m_{pooling}.csv").read_text().startswith("epoch,loss")
+
+
 def test_metrics():
     y = np.array([1, 1, 0, 0, 0])
     assert roc_auc(y, np.array([0.9, 0.8, 0.1, 0.2, 0.3])) == 1.0

@@ -29,12 +29,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", default="runs")
     p.add_argument("--cache", default=os.path.join("runs", "cache", "attributes"))
     p.add_argument("--detector", default="default", help="detector backend that finds the face to crop")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--epochs", type=int, default=30, help="--solver adam: epochs")
+    p.add_argument("--lr", type=float, default=0.05, help="--solver adam: initial learning rate")
     p.add_argument("--unfreeze-top-epochs", type=int, default=0,
                    help="second phase: epochs with the base's top block unfrozen (lr 1e-4); 0 = off")
     p.add_argument("--no-normalize", action="store_true", help="feed raw (not L2-normalised) features to the neuron")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pooling", default=None, choices=("gap", "multiscale"),
+                   help="parameter-free features for the neuron: the base's global average (gap) or global + 2x2 "
+                        "average of its top feature map (multiscale, default)")
+    p.add_argument("--solver", default=None, choices=("adam", "lbfgs"),
+                   help="adam: --epochs through the model on augmented crops; lbfgs (default): converged fit on the "
+                        "frozen features of the crops and --copies augmented versions")
+    p.add_argument("--copies", type=int, default=None,
+                   help="lbfgs: augmented copies of each training crop (default 32)")
+    p.add_argument("--l2", type=float, default=None, help="lbfgs: L2 penalty on the neuron's weights (default 1e-5)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,14 +60,15 @@ def run(args: argparse.Namespace) -> int:
                           color=crop.get("color", "rgb"))
     run_dir = make_run_dir(args.runs, "transfer", args.name)
     write_json(os.path.join(run_dir, "config.json"), vars(args) | {"base": base})
+    head = {k: getattr(args, k) for k in ("pooling", "solver", "copies", "l2") if getattr(args, k) is not None}
     if args.identity_root:
         summary = transfer_benchmark(base, args.identity_root, run_dir, args.targets, args.min_photos, args.epochs,
                                      args.lr, args.unfreeze_top_epochs, args.cache, seed=args.seed,
-                                     normalize=not args.no_normalize, cropper=cropper)
+                                     normalize=not args.no_normalize, cropper=cropper, head=head)
     elif args.positives and args.negatives:
         summary = train_person_classifier(base, args.positives, args.negatives, run_dir, args.unseen, args.epochs,
                                           args.lr, args.unfreeze_top_epochs, args.cache, cropper=cropper,
-                                          seed=args.seed, normalize=not args.no_normalize)
+                                          seed=args.seed, normalize=not args.no_normalize, head=head)
     else:
         log.error("give --positives and --negatives, or --identity-root")
         return 2
