@@ -45,6 +45,30 @@ def test_split_is_fixed_by_file_name():
     assert 0.2 < frac < 0.3
 
 
+def test_byte_identical_photos_never_straddle_splits(tmp_path, shared_data):
+    """The real facemask set holds maksssksksss13.jpg (train by name) and a byte copy named
+    maksssksksss737.jpg (test by name): the copy must not be a held-out photo."""
+    import shutil
+
+    from face_tracker_core.train.detector_data import load_detection_set
+
+    src = shared_data("detection", "facemask")
+    assert split_of("facemask", "maksssksksss13.jpg") == "train"
+    assert split_of("facemask", "maksssksksss737.jpg") == "test"
+    d = tmp_path / "facemask"
+    d.mkdir()
+    for stem in ("maksssksksss13", "maksssksksss737"):
+        shutil.copy(os.path.join(src, "maksssksksss13.jpg"), d / f"{stem}.jpg")
+        with open(os.path.join(src, "maksssksksss13.json")) as fh:
+            doc = json.load(fh)
+        doc["imagePath"] = f"{stem}.jpg"
+        (d / f"{stem}.json").write_text(json.dumps(doc))
+    other = sorted(f for f in os.listdir(src) if f.endswith(".jpg") and split_of("facemask", f) == "test")[0]
+    shutil.copy(os.path.join(src, other), d / other)  # a distinct photo keeps its own split
+    splits = {os.path.basename(s.image_path): s.split for s in load_detection_set(str(d), "facemask")}
+    assert splits == {"maksssksksss13.jpg": "train", "maksssksksss737.jpg": "train", other: "test"}
+
+
 def test_eval_cli_runs_baselines_on_the_same_images(tmp_path, shared_data):
     from face_tracker_core.cli.main import main
 

@@ -73,7 +73,39 @@ def load_detection_set(folder: str, set_name: Optional[str] = None) -> List[DetS
         out.append(DetSample(s.image_path, boxes, set_name, split_of(set_name, s.image_path)))
     if not out:
         raise DataError(f"{folder}: no images found")
+    out = _unsplit_duplicates(out)
     out.sort(key=lambda d: d.image_path)
+    return out
+
+
+def _unsplit_duplicates(samples: List[DetSample]) -> List[DetSample]:
+    """Byte-identical photos under different names share one split (the least held-out of their
+    copies: train, then val, then test), so a photo trained on never reaches the held-out sets.
+
+    The file-name hash alone split ``facemask/maksssksksss13.jpg`` (train) and its copy
+    ``maksssksksss737.jpg`` (test).
+    """
+    import hashlib
+
+    rank = {"train": 0, "val": 1, "test": 2}
+    groups: Dict[str, List[int]] = {}
+    for i, s in enumerate(samples):
+        try:
+            with open(s.image_path, "rb") as fh:
+                digest = hashlib.sha1(fh.read()).hexdigest()
+        except OSError:
+            continue
+        groups.setdefault(digest, []).append(i)
+    out = list(samples)
+    for idx in groups.values():
+        if len(idx) < 2:
+            continue
+        split = min((samples[i].split for i in idx), key=rank.__getitem__)
+        for i in idx:
+            if samples[i].split != split:
+                log.info("%s: same bytes as a %s photo, moved from %s to %s",
+                         samples[i].image_path, split, samples[i].split, split)
+                out[i] = DetSample(samples[i].image_path, samples[i].boxes, samples[i].set_name, split)
     return out
 
 
