@@ -20,7 +20,7 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 import cv2  # noqa: E402
 import rclpy  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
@@ -104,7 +104,16 @@ def main(argv=None) -> int:
     os.makedirs(args.out, exist_ok=True)
 
     rclpy.init()
-    executor = MultiThreadedExecutor(num_threads=4)
+    # One thread runs every callback (the tracker processes frames in its own worker thread), in a
+    # loop we can stop between callbacks: no callback is in flight when the executor shuts down.
+    executor = SingleThreadedExecutor()
+    spinning = threading.Event()
+    spinning.set()
+
+    def spin_loop() -> None:
+        while spinning.is_set():
+            executor.spin_once(timeout_sec=0.05)
+
     source = VideoSourceNode(parameter_overrides=[
         Parameter("source", value=args.source), Parameter("fps", value=float(args.fps)),
         Parameter("loop", value=True)])
@@ -115,7 +124,7 @@ def main(argv=None) -> int:
     summary = Summary(args.out, args.fps)
     for n in (source, tracker, summary):
         executor.add_node(n)
-    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin = threading.Thread(target=spin_loop, daemon=True)
     spin.start()
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *a: stop.set())
@@ -139,8 +148,9 @@ def main(argv=None) -> int:
         # destroy the nodes, so no callback is left running on a handle being destroyed.
         source.timer.cancel()
         tracker._stop_worker()
-        executor.shutdown(timeout_sec=5.0)
+        spinning.clear()
         spin.join(timeout=5.0)
+        executor.shutdown(timeout_sec=5.0)
         summary.close()
         diag = {kv.key: kv.value for kv in tracker.diagnostics().status[0].values}
         for n in (source, tracker, summary):
