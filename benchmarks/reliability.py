@@ -38,7 +38,7 @@ import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rcl_interfaces.msg import Parameter as ParamMsg, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
@@ -166,7 +166,8 @@ def main() -> int:
     proc = subprocess.Popen(cmd)
     rclpy.init()
     drv = Driver()
-    ex = MultiThreadedExecutor(num_threads=3)
+    # One callback thread: a thread pool here only adds GIL contention with the publishing loop.
+    ex = SingleThreadedExecutor()
     ex.add_node(drv)
     threading.Thread(target=ex.spin, daemon=True).start()
     t0 = time.monotonic()
