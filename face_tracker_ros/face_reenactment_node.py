@@ -19,13 +19,11 @@ that fails to load is refused and the old one kept). Parameters: ``config/reenac
 from __future__ import annotations
 
 import collections
-import threading
 import time
-from typing import Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
 from face_tracker_core.errors import ImageDecodeError
@@ -33,6 +31,7 @@ from face_tracker_core.infer import available_backends
 from face_tracker_core.reenact.renderer import NORMALISE_MODES
 
 from .conversions import bgr_to_image, image_to_bgr
+from .latest_frame import LatestFrameNode
 from .params import declare, describe_qos, image_qos
 from .spin import run_node
 
@@ -40,7 +39,7 @@ NO_FACE_POLICIES = ("skip", "last")
 _RELOAD_PARAMS = ("model_path", "normalise", "detector.backend", "landmark_refine")
 
 
-class FaceReenactmentNode(LifecycleNode):
+class FaceReenactmentNode(LatestFrameNode):
     """See the module docstring."""
 
     def __init__(self, node_name: str = "face_reenactment", **kwargs) -> None:
@@ -78,33 +77,19 @@ class FaceReenactmentNode(LifecycleNode):
                                  "lifecycle transitions", read_only=True),
         }
         self.reenactor = None
-        self._latest: Optional[Image] = None
-        self._latest_rx = 0.0
-        self._cv = threading.Condition()
-        self._worker: Optional[threading.Thread] = None
-        self._running = False
-        self._active = False
-        self._sub = self._out_pub = self._sbs_pub = None
+        self._out_pub = self._sbs_pub = None
         self._last_output = None
         self._no_face_since_log = 0
         self._last_no_face_log = 0.0
-        self.stats = collections.Counter()
         self._proc_ms = collections.deque(maxlen=200)
-        self._last_error = ""
         self._model_error = ""
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.p["diagnostics_period_s"], self._on_timer)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.p["autostart"]:
-            self._autostart_timer = self.create_timer(0.0, self._do_autostart)
+            self._schedule_autostart()
 
     # ---------------------------------------------------------------- lifecycle
-    def _do_autostart(self) -> None:
-        self._autostart_timer.cancel()
-        self.destroy_timer(self._autostart_timer)
-        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            self.trigger_activate()
-
     def _load(self, params: dict):
         from face_tracker_core.reenact.renderer import DEFAULT_MODEL, Reenactor
 
@@ -127,21 +112,10 @@ class FaceReenactmentNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._qos = image_qos(self.p["image_qos.reliable"], self.p["image_qos.depth"])
         self._sub = self.create_subscription(Image, "image", self._on_image, self._qos)
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name="face_reenactment_worker", daemon=True)
-        self._worker.start()
-        self._active = True
+        self._start_worker("face_reenactment_worker")
         self.get_logger().info(f"rendering '{self._sub.topic_name}' ({describe_qos(self._qos)}) -> "
                                f"'{self._out_pub.topic_name}'")
         return super().on_activate(state)
-
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_worker()
-        if self._sub is not None:
-            self.destroy_subscription(self._sub)
-            self._sub = None
-        self._active = False
-        return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_worker()
@@ -151,18 +125,6 @@ class FaceReenactmentNode(LifecycleNode):
         self._out_pub = self._sbs_pub = None
         self.reenactor = None
         return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_worker()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _stop_worker(self) -> None:
-        with self._cv:
-            self._running = False
-            self._cv.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout=5.0)
-            self._worker = None
 
     def _describe(self) -> str:
         r = self.reenactor
@@ -198,34 +160,10 @@ class FaceReenactmentNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     # ---------------------------------------------------------------- data path
-    def _on_image(self, msg: Image) -> None:
-        with self._cv:
-            if self._latest is not None:
-                self.stats["dropped"] += 1
-            self._latest, self._latest_rx = msg, time.monotonic()
-            self.stats["received"] += 1
-            self._cv.notify()
-
-    def _work(self) -> None:
-        while True:
-            with self._cv:
-                while self._running and self._latest is None:
-                    self._cv.wait(timeout=0.5)
-                if not self._running:
-                    return
-                msg, self._latest = self._latest, None
-                rea = self.reenactor
-            try:
-                self._process(rea, msg)
-            except Exception as exc:  # noqa: BLE001 - a node never dies on one bad frame
-                if not self.context.ok():
-                    return
-                self.stats["errors"] += 1
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                self.get_logger().error(f"frame skipped after an unexpected error: {self._last_error}")
-
-    def _process(self, rea, msg: Image) -> None:
+    def _process_frame(self, msg: Image, rx: float) -> None:
         from face_tracker_core.reenact.renderer import side_by_side
+
+        rea = self.reenactor  # one reference for the whole frame (a reload swaps it under _cv)
 
         if rea is None:
             return
@@ -292,9 +230,6 @@ class FaceReenactmentNode(LifecycleNode):
         arr.status = [st]
         return arr
 
-    def destroy_node(self):
-        self._stop_worker()
-        return super().destroy_node()
 
 
 def main(args=None) -> None:

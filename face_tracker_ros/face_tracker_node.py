@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import collections
 import os
-import threading
 import time
 from typing import Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 try:
     from rclpy.event_handler import SubscriptionEventCallbacks
 except ImportError:  # Humble
@@ -36,11 +35,12 @@ from face_tracker_core.pipeline import FacePipeline
 from face_tracker_core.types import Track
 
 from .conversions import attributes_array, bgr_to_image, image_to_bgr, to_detection_array
+from .latest_frame import LatestFrameNode
 from .params import declare, describe_qos, image_qos
 from .spin import run_node
 
 
-class FaceTrackerNode(LifecycleNode):
+class FaceTrackerNode(LatestFrameNode):
     """See the module docstring. Parameters are documented in ``config/face_tracker.yaml``."""
 
     def __init__(self, node_name: str = "face_tracker", **kwargs) -> None:
@@ -114,20 +114,11 @@ class FaceTrackerNode(LifecycleNode):
                                    "false = wait for lifecycle transitions", read_only=True)
 
         self.pipeline: Optional[FacePipeline] = None
-        self._latest: Optional[Image] = None
-        self._latest_rx = 0.0
-        self._cv = threading.Condition()
-        self._worker: Optional[threading.Thread] = None
-        self._running = False
-        self._active = False
-        self._sub = None
         self._det_pub = self._img_pub = None
-        # statistics for diagnostics (guarded by _cv)
-        self.stats = collections.Counter()
+        # statistics for diagnostics (guarded by _cv, like self.stats)
         self._latencies = collections.deque(maxlen=200)
         self._proc_ms = collections.deque(maxlen=200)
         self._rx_times = collections.deque(maxlen=200)
-        self._last_error = ""
         self._model_error = ""
         self._last_rx_wall = time.monotonic()
         self._last_warn = 0.0
@@ -145,16 +136,9 @@ class FaceTrackerNode(LifecycleNode):
             self.create_service(Trigger, "~/reload_gallery", self._on_reload_gallery)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.p_autostart:
-            # Timer so the transitions run inside the executor, once.
-            self._autostart_timer = self.create_timer(0.0, self._do_autostart)
+            self._schedule_autostart()
 
     # ---------------------------------------------------------------- lifecycle
-    def _do_autostart(self) -> None:
-        self._autostart_timer.cancel()
-        self.destroy_timer(self._autostart_timer)
-        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            self.trigger_activate()
-
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self.pipeline = FacePipeline(
@@ -188,21 +172,10 @@ class FaceTrackerNode(LifecycleNode):
         self._qos = qos
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
         self._sub = self.create_subscription(Image, "image", self._on_image, qos, event_callbacks=events)
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name="face_tracker_worker", daemon=True)
-        self._worker.start()
         self._last_rx_wall = time.monotonic()
-        self._active = True
+        self._start_worker("face_tracker_worker")
         self.get_logger().info(f"processing '{self._sub.topic_name}' ({describe_qos(qos)})")
         return super().on_activate(state)
-
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_worker()
-        if self._sub is not None:
-            self.destroy_subscription(self._sub)
-            self._sub = None
-        self._active = False
-        return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_worker()
@@ -212,18 +185,6 @@ class FaceTrackerNode(LifecycleNode):
         self._det_pub = self._img_pub = None
         self.pipeline = None
         return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_worker()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _stop_worker(self) -> None:
-        with self._cv:
-            self._running = False
-            self._cv.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout=5.0)
-            self._worker = None
 
     # ---------------------------------------------------------------- recognition / attributes
     def _gallery_path(self) -> str:
@@ -380,36 +341,11 @@ class FaceTrackerNode(LifecycleNode):
         return response
 
     # ---------------------------------------------------------------- data path
-    def _on_image(self, msg: Image) -> None:
-        now = time.monotonic()
-        with self._cv:
-            if self._latest is not None:
-                self.stats["dropped"] += 1  # replaced before the worker took it: stale
-            self._latest, self._latest_rx = msg, now
-            self.stats["received"] += 1
-            self._rx_times.append(now)
-            self._last_rx_wall = now
-            self._cv.notify()
+    def _on_received(self, now: float) -> None:
+        self._rx_times.append(now)
+        self._last_rx_wall = now
 
-    def _work(self) -> None:
-        while True:
-            with self._cv:
-                while self._running and self._latest is None:
-                    self._cv.wait(timeout=0.5)
-                if not self._running:
-                    return
-                msg, rx = self._latest, self._latest_rx
-                self._latest = None
-            try:
-                self._process(msg, rx)
-            except Exception as exc:  # noqa: BLE001 - a node never dies on one bad frame
-                if not self.context.ok():
-                    return  # shutting down: publishers are gone, nothing to report
-                self.stats["errors"] += 1
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                self.get_logger().error(f"frame skipped after an unexpected error: {self._last_error}")
-
-    def _process(self, msg: Image, rx: float) -> None:
+    def _process_frame(self, msg: Image, rx: float) -> None:
         try:
             bgr = image_to_bgr(msg)
         except ImageDecodeError as exc:
@@ -499,9 +435,6 @@ class FaceTrackerNode(LifecycleNode):
         arr.status = [st]
         return arr
 
-    def destroy_node(self):
-        self._stop_worker()
-        return super().destroy_node()
 
 
 def main(args=None) -> None:

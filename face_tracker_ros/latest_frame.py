@@ -1,0 +1,117 @@
+"""The lifecycle + newest-frame machinery shared by the image-processing nodes.
+
+A camera can be faster than the model: the subscription callback only keeps the newest image
+(replacing one the worker has not taken yet counts as ``dropped``), and one worker thread
+processes whatever is newest when it becomes free, so no backlog ever builds. The node is a
+lifecycle node; with ``autostart`` it walks itself to *active* (plain-node mode).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Optional
+
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import Image
+
+
+class LatestFrameNode(LifecycleNode):
+    """Base class: subclasses implement :meth:`_process_frame` and create ``self._sub`` (an
+    ``Image`` subscription calling :meth:`_on_image`) in ``on_activate`` before calling
+    :meth:`_start_worker`.
+
+    Shared state: ``stats`` (a ``Counter`` guarded by ``_cv``: ``received``, ``dropped``,
+    ``errors``...), ``_last_error``, ``_active``.
+    """
+
+    def __init__(self, node_name: str, **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        self._latest: Optional[Image] = None
+        self._latest_rx = 0.0
+        self._cv = threading.Condition()
+        self._worker: Optional[threading.Thread] = None
+        self._running = False
+        self._active = False
+        self._sub = None
+        self.stats = collections.Counter()
+        self._last_error = ""
+
+    # ---------------------------------------------------------------- lifecycle
+    def _schedule_autostart(self) -> None:
+        """Configure and activate once the executor runs (a timer, so the transitions happen
+        inside the executor, once)."""
+        self._autostart_timer = self.create_timer(0.0, self._do_autostart)
+
+    def _do_autostart(self) -> None:
+        self._autostart_timer.cancel()
+        self.destroy_timer(self._autostart_timer)
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def _start_worker(self, name: str) -> None:
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name=name, daemon=True)
+        self._worker.start()
+        self._active = True
+
+    def _stop_worker(self) -> None:
+        with self._cv:
+            self._running = False
+            self._cv.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+            self._worker = None
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
+        if self._sub is not None:
+            self.destroy_subscription(self._sub)
+            self._sub = None
+        self._active = False
+        return super().on_deactivate(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
+        return TransitionCallbackReturn.SUCCESS
+
+    def destroy_node(self):
+        self._stop_worker()
+        return super().destroy_node()
+
+    # ---------------------------------------------------------------- data path
+    def _on_image(self, msg: Image) -> None:
+        now = time.monotonic()
+        with self._cv:
+            if self._latest is not None:
+                self.stats["dropped"] += 1  # replaced before the worker took it: stale
+            self._latest, self._latest_rx = msg, now
+            self.stats["received"] += 1
+            self._on_received(now)
+            self._cv.notify()
+
+    def _on_received(self, now: float) -> None:
+        """Hook called under ``_cv`` for every received image (``now``: monotonic seconds)."""
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while self._running and self._latest is None:
+                    self._cv.wait(timeout=0.5)
+                if not self._running:
+                    return
+                msg, rx = self._latest, self._latest_rx
+                self._latest = None
+            try:
+                self._process_frame(msg, rx)
+            except Exception as exc:  # noqa: BLE001 - a node never dies on one bad frame
+                if not self.context.ok():
+                    return  # shutting down: publishers are gone, nothing to report
+                self.stats["errors"] += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                self.get_logger().error(f"frame skipped after an unexpected error: {self._last_error}")
+
+    def _process_frame(self, msg: Image, rx: float) -> None:
+        """Process one frame (worker thread). ``rx``: monotonic receive time, seconds."""
+        raise NotImplementedError
