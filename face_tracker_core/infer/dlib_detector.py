@@ -20,6 +20,28 @@ def _squash(margin: float) -> float:
     return 1.0 / (1.0 + math.exp(-float(margin)))
 
 
+def _downscaled_rgb(bgr: np.ndarray, max_side: int):
+    """``(rgb, scale)``: the frame as RGB, shrunk so its longest side is at most ``max_side``."""
+    h, w = bgr.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    img = bgr if scale >= 1.0 else cv2.resize(bgr, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), scale
+
+
+def _detections(found, bgr: np.ndarray, scale: float, threshold: float) -> List[Detection]:
+    """``(dlib rectangle, raw margin)`` pairs -> detections in frame pixels, best first."""
+    h, w = bgr.shape[:2]
+    out = []
+    for r, margin in found:
+        score = _squash(margin)
+        if score < threshold:
+            continue
+        box = BBox(r.left() / scale, r.top() / scale, (r.right() + 1) / scale, (r.bottom() + 1) / scale).clip(w, h)
+        out.append(Detection(box=box, score=score))
+    out.sort(key=lambda d: d.score, reverse=True)
+    return out
+
+
 @register_backend("dlib_hog")
 class DlibHogDetector(FaceDetector):
     """dlib's frontal face HOG detector (faces >= ~80 px, or ~40 px with one upsampling).
@@ -46,20 +68,9 @@ class DlibHogDetector(FaceDetector):
         self.max_side = int(max_side)
 
     def detect(self, bgr: np.ndarray) -> List[Detection]:
-        h, w = bgr.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        img = bgr if scale >= 1.0 else cv2.resize(bgr, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
-        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        rgb, scale = _downscaled_rgb(bgr, self.max_side)
         rects, scores, _ = self._det.run(rgb, self.upsample, self.adjust_threshold)
-        out = []
-        for r, s in zip(rects, scores):
-            score = _squash(s)
-            if score < self.score_threshold:
-                continue
-            box = BBox(r.left() / scale, r.top() / scale, (r.right() + 1) / scale, (r.bottom() + 1) / scale).clip(w, h)
-            out.append(Detection(box=box, score=score))
-        out.sort(key=lambda d: d.score, reverse=True)
-        return out
+        return _detections(zip(rects, scores), bgr, scale, self.score_threshold)
 
     def describe(self) -> str:
         return f"dlib_hog(upsample={self.upsample})"
@@ -101,17 +112,6 @@ class DlibMmodDetector(FaceDetector):
         self.max_side = int(max_side)
 
     def detect(self, bgr: np.ndarray) -> List[Detection]:
-        h, w = bgr.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        img = bgr if scale >= 1.0 else cv2.resize(bgr, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
-        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        out = []
-        for d in self._det(rgb, self.upsample):
-            score = _squash(d.confidence)
-            if score < self.score_threshold:
-                continue
-            r = d.rect
-            box = BBox(r.left() / scale, r.top() / scale, (r.right() + 1) / scale, (r.bottom() + 1) / scale).clip(w, h)
-            out.append(Detection(box=box, score=score))
-        out.sort(key=lambda d: d.score, reverse=True)
-        return out
+        rgb, scale = _downscaled_rgb(bgr, self.max_side)
+        found = [(d.rect, d.confidence) for d in self._det(rgb, self.upsample)]
+        return _detections(found, bgr, scale, self.score_threshold)

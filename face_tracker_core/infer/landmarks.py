@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Dict
+from typing import Callable, Dict
 
 import numpy as np
 
@@ -16,6 +16,28 @@ from ..types import BBox
 
 _LOCK = threading.Lock()
 _CACHE: Dict[str, object] = {}
+
+
+def load_dlib_model(path: str, factory: Callable[[str], object], kind: str) -> object:
+    """The dlib model object in ``path``, loaded once per process and shared.
+
+    Args:
+        path: the ``.dat`` file.
+        factory: dlib's loader, e.g. ``dlib.shape_predictor``.
+        kind: what the file should be, for the error message.
+
+    Raises:
+        ModelLoadError: the file is missing or is not a ``kind``.
+    """
+    if not os.path.isfile(path):
+        raise ModelLoadError(f"{path}: {kind} not found")
+    with _LOCK:
+        if path not in _CACHE:
+            try:
+                _CACHE[path] = factory(path)
+            except RuntimeError as exc:
+                raise ModelLoadError(f"{path}: not a {kind} ({exc})") from exc
+        return _CACHE[path]
 
 
 def _model_path(points: int) -> str:
@@ -42,16 +64,8 @@ class LandmarkPredictor:
     def __init__(self, points: int = 68, model_path: str | None = None) -> None:
         import dlib
 
-        path = model_path or _model_path(points)
-        if not os.path.isfile(path):
-            raise ModelLoadError(f"{path}: landmark model not found")
-        with _LOCK:
-            if path not in _CACHE:
-                try:
-                    _CACHE[path] = dlib.shape_predictor(path)
-                except RuntimeError as exc:
-                    raise ModelLoadError(f"{path}: not a dlib shape predictor ({exc})") from exc
-        self._predictor = _CACHE[path]
+        self._predictor = load_dlib_model(model_path or _model_path(points), dlib.shape_predictor,
+                                          "dlib shape predictor (landmark model)")
         self.points = points
 
     def predict(self, bgr: np.ndarray, box: BBox) -> np.ndarray:

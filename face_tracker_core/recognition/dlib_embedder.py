@@ -7,18 +7,16 @@ pretrained reference our own embedders are compared with.
 
 from __future__ import annotations
 
-import os
 import threading
-from typing import Dict
 
 import numpy as np
 
 from ..errors import ModelLoadError
+from ..infer.landmarks import load_dlib_model
 from .align import FaceAligner
 from .embedders import Embedder, file_digest, l2_normalize, register_embedder
 
-_LOCK = threading.Lock()
-_MODELS: Dict[str, object] = {}
+_LOCK = threading.Lock()  # dlib's network object is not re-entrant
 
 
 def _default_path() -> str:
@@ -54,15 +52,7 @@ class DlibEmbedder(Embedder):
 
         super().__init__(FaceAligner(size=150, padding=0.25))
         path = model_path or _default_path()
-        if not os.path.isfile(path):
-            raise ModelLoadError(f"{path}: dlib face recognition model not found")
-        with _LOCK:
-            if path not in _MODELS:
-                try:
-                    _MODELS[path] = dlib.face_recognition_model_v1(path)
-                except RuntimeError as exc:
-                    raise ModelLoadError(f"{path}: not a dlib face recognition model ({exc})") from exc
-        self._model = _MODELS[path]
+        self._model = load_dlib_model(path, dlib.face_recognition_model_v1, "dlib face recognition model")
         self.jitters = int(jitters)
         self.flip = bool(flip)
         self.model_id = f"dlib-resnet-v1:{file_digest(path)}"
