@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
@@ -222,14 +222,8 @@ class FaceReenactmentNode(LatestFrameNode):
             st.level, st.message = DiagnosticStatus.OK, "ok"
         values = {"processing_p50_ms": f"{proc[len(proc) // 2] if proc else 0.0:.1f}", "model": self._describe(),
                   "last_error": self._last_error, "model_error": self._model_error}
-        for k in ("received", "rendered", "no_face", "dropped", "bad_frames", "errors", "reloads", "reloads_refused"):
-            values[k] = str(stats.get(k, 0))
-        st.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        arr = DiagnosticArray()
-        arr.header.stamp = self.get_clock().now().to_msg()
-        arr.status = [st]
-        return arr
-
+        return self._diagnostic_array(st, values, stats, ("received", "rendered", "no_face", "dropped", "bad_frames",
+                                                          "errors", "reloads", "reloads_refused"))
 
 
 def main(args=None) -> None:

@@ -17,7 +17,7 @@ import os
 import time
 from typing import Optional
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 try:
@@ -426,15 +426,8 @@ class FaceTrackerNode(LatestFrameNode):
             "detector": self._describe_detector(), "last_error": self._last_error,
             "model_error": self._model_error,
         }
-        for k in ("received", "processed", "dropped", "bad_frames", "errors", "faces", "reloads",
-                  "reloads_refused", "qos_incompatible"):
-            values[k] = str(stats.get(k, 0))
-        st.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        arr = DiagnosticArray()
-        arr.header.stamp = self.get_clock().now().to_msg()
-        arr.status = [st]
-        return arr
-
+        return self._diagnostic_array(st, values, stats, ("received", "processed", "dropped", "bad_frames", "errors",
+                                                          "faces", "reloads", "reloads_refused", "qos_incompatible"))
 
 
 def main(args=None) -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Optional
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
@@ -79,6 +80,15 @@ class LatestFrameNode(LifecycleNode):
     def destroy_node(self):
         self._stop_worker()
         return super().destroy_node()
+
+    def _diagnostic_array(self, st: DiagnosticStatus, values: dict, stats: dict, counters) -> DiagnosticArray:
+        """``st`` with ``values`` plus the ``counters`` of ``stats`` as key/values, stamped now."""
+        values = dict(values, **{k: str(stats.get(k, 0)) for k in counters})
+        st.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [st]
+        return arr
 
     # ---------------------------------------------------------------- data path
     def _on_image(self, msg: Image) -> None:
