@@ -80,6 +80,38 @@ def test_enrolment_reports_photos_without_or_with_several_faces(shared_data, dli
         assert rep.added >= 1 and len(rep.issues) >= 1 and "someone" in g
 
 
+def test_enrolment_match_picks_the_persons_face_never_a_bystander(shared_data, dlib_emb, finder, tmp_path):
+    """CelebA person 7353: 075025.jpg shows three people; ``several="match"`` stores the face that
+    matches the person's one-face photos, reports the choice, and never stores a bystander."""
+    root = shared_data("identity", "celeba")
+    paths = list_identities(root)["7353"][:5]
+    multi = os.path.join(root, "7353", "075025.jpg")
+    assert multi in paths
+    with Gallery(str(tmp_path / "g.db"), model_id=dlib_emb.model_id, dim=128) as g:
+        rep = enroll_images(dlib_emb, g, "p7353", paths, finder, several="match")
+        issue = next(i for i in rep.issues if i.source == "075025.jpg")
+        assert issue.used and "matching the person's other photos" in issue.reason, issue
+        assert "075025.jpg" in rep.used
+        _, stored = g.vectors("p7353")
+        single = [p for p in paths if finder.find(read_image(p)).count == 1]
+        ref = np.mean([dlib_emb.embed(read_image(p), [finder.find(read_image(p)).main.box])[0] for p in single], 0)
+        ref /= np.linalg.norm(ref)
+        img = read_image(multi)
+        faces = dlib_emb.embed(img, [d.box for d in finder.find(img).detections])
+        score = (1 + faces @ ref) / 2
+        chosen = stored[rep.used.index("075025.jpg")]
+        assert np.allclose(chosen, faces[int(np.argmax(score))], atol=1e-5)
+        assert score.max() - np.sort(score)[-2] > 0.02  # the others are clearly strangers
+        for other in np.argsort(score)[:-1]:  # no bystander's vector went in
+            assert not np.any(np.all(np.isclose(stored, faces[other], atol=1e-5), axis=1))
+    with Gallery(str(tmp_path / "g2.db"), model_id=dlib_emb.model_id, dim=128) as g:
+        # Only the group photo: nothing tells which face is the person's -> reported, nothing stored.
+        rep = enroll_images(dlib_emb, g, "p7353", [multi], finder, several="match")
+        assert rep.added == 0 and "no one-face photo" in rep.issues[0].reason
+    with pytest.raises(ValueError):
+        enroll_images(dlib_emb, None, "x", [], finder, several="any")
+
+
 def _astronaut_tracks(frame_t, cam):
     x1, y1, x2, y2 = cam.face_in_frame(frame_t)
     return [Track("7", BBox(x1, y1, x2, y2), 0.9, confirmed=True, hits=5)]

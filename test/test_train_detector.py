@@ -134,3 +134,26 @@ def test_longer_training_learns_faces(tmp_path, shared_data):
     run_dir = train_detector(cfg)
     m = read_metrics(os.path.join(run_dir, "metrics.csv"))
     assert max(m["val_ap50"]) > 0.1
+
+
+def test_time_boxed_run_resumes_at_its_next_epoch(tmp_path, shared_data):
+    """A run cut by ``stop_epoch`` (as ``max_minutes`` does) keeps its resume state; the same run started
+    again continues at the next epoch instead of starting over, and keeps the best checkpoint's bar."""
+    import csv
+
+    from face_tracker_core.train.detector_trainer import TrainConfig, train_detector
+
+    root = os.path.dirname(shared_data("detection", "facemask"))
+    base = dict(name="boxed", runs_root=str(tmp_path), data_root=root, sets=("facemask", "noface"),
+                model={"input_size": 64, "stem": 8, "widths": [8, 16, 16, 16], "depths": [0, 0, 0, 0], "neck": 8},
+                batch_size=4, steps_per_epoch=2, epochs=3, max_images=6, warmup_epochs=0, workers=0,
+                tensorboard=False, run_eagerly=True, verbose=0)
+    run_dir = train_detector(TrainConfig(stop_epoch=1, **base))
+    assert os.path.isdir(os.path.join(run_dir, "backup"))
+    rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
+    assert [r["epoch"] for r in rows] == ["0"]
+    train_detector(TrainConfig(**base))
+    rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    # A run that ended by itself leaves no resume state behind.
+    assert not os.path.exists(os.path.join(run_dir, "backup"))

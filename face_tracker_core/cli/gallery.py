@@ -32,6 +32,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", default="default", help="detector backend")
 
 
+def _several(args: argparse.Namespace) -> str:
+    return "main" if args.main_face else "match" if args.match_face else "reject"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="gallery_cmd", metavar="ACTION")
     sub.required = True
@@ -43,13 +47,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--camera", default=None, help="camera index or device (e.g. 0 or /dev/video0)")
     a.add_argument("--frames", type=int, default=20, help="faces to collect from a video/camera")
     a.add_argument("--every", type=int, default=5, help="use every n-th video frame")
-    a.add_argument("--main-face", action="store_true",
-                   help="use the main (most confident) face of photos with several faces, with a warning")
+    several = a.add_mutually_exclusive_group()
+    several.add_argument("--main-face", action="store_true",
+                         help="use the main (most confident) face of photos with several faces, with a warning")
+    several.add_argument("--match-face", action="store_true",
+                         help="in photos with several faces use the one that clearly matches the person's one-face "
+                              "photos (bystanders and unclear photos are skipped), with a warning")
     a.add_argument("--store-images", action="store_true", help="also keep the aligned face crops")
     f = sub.add_parser("add-folder", help="enrol every sub-folder of a folder as one person")
     _common(f)
     f.add_argument("root")
-    f.add_argument("--main-face", action="store_true", help="as for 'add'")
+    several = f.add_mutually_exclusive_group()
+    several.add_argument("--main-face", action="store_true", help="as for 'add'")
+    several.add_argument("--match-face", action="store_true", help="as for 'add'")
     f.add_argument("--store-images", action="store_true")
     ls = sub.add_parser("list", help="people and their vector counts")
     ls.add_argument("db")
@@ -144,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             from ..recognition.enroll import enroll_folder
 
             reports = enroll_folder(emb, gal, args.root, FaceFinder(args.detector),
-                                    "main" if args.main_face else "reject", args.store_images)
+                                    _several(args), args.store_images)
             for r in reports:
                 print(r.summary())
             return 0 if all(r.added for r in reports) else 1
@@ -164,7 +174,7 @@ def _add(args, gal, emb) -> int:
         raise SystemExit("give photos, --video or --camera (exactly one kind)")
     if args.images:
         rep = enroll_images(emb, gal, args.name, args.images, FaceFinder(args.detector),
-                            "main" if args.main_face else "reject", args.store_images)
+                            _several(args), args.store_images)
     else:
         from ..sources import VideoCaptureSource
 

@@ -2,9 +2,11 @@
 
 Every photo (or sampled frame) must show exactly one face: a photo with no face, with several
 faces (whose face would we store?) or that cannot be read is **reported** in the
-:class:`EnrollReport` and not used, unless ``several="main"`` is asked for (then the photo's
-main face, the most confident detection, is used and the photo is still listed as a warning). Nothing is written when no usable face
-was found.
+:class:`EnrollReport` and not used, unless asked otherwise: ``several="match"`` uses, in a photo with
+several faces, the face that clearly matches the person's one-face photos of the same batch (a
+bystander is never stored; an unclear case is reported and skipped), and ``several="main"`` the
+photo's main face (the most confident detection). Such photos are still listed as warnings.
+Nothing is written when no usable face was found.
 """
 
 from __future__ import annotations
@@ -53,12 +55,17 @@ def _encode(crop: np.ndarray) -> bytes:
 
 
 def _collect(embedder, finder: FaceFinder, bgr: np.ndarray, source: str, several: str,
-             report: EnrollReport, vecs: list, sources: list, crops: list) -> None:
+             report: EnrollReport, vecs: list, sources: list, crops: list, pending: Optional[list] = None) -> None:
     found = finder.find(bgr)
     if found.count == 0:
         report.issues.append(EnrollIssue(source, "no face found"))
         return
     if found.count > 1:
+        if several == "match" and pending is not None:
+            boxes = [d.box for d in found.detections]
+            crop = embedder.aligner.align(bgr, boxes)
+            pending.append((source, embedder.embed_aligned(crop), crop))
+            return
         if several != "main":
             report.issues.append(EnrollIssue(source, f"{found.count} faces found (which one is the person?)"))
             return
@@ -80,23 +87,67 @@ def enroll_images(embedder, gallery, name: str, paths: Sequence[str], finder: Op
         name: person name.
         paths: photo files.
         finder: face finder (our ``default`` detector with retries when ``None``).
-        several: ``"reject"`` photos with several faces, or use their ``"main"`` face.
+        several: photos with several faces: ``"reject"`` them, use the face that ``"match"``-es the
+            person's one-face photos of ``paths`` (:func:`_resolve_several`), or the ``"main"`` face.
         store_images: also keep the aligned face crops (JPEG) in the gallery.
     """
+    if several not in SEVERAL:
+        raise ValueError(f"several must be one of {SEVERAL}, got {several!r}")
     finder = finder or FaceFinder("default")
     report = EnrollReport(name)
     vecs: list = []
     sources: list = []
     crops: list = []
+    pending: list = []
     for p in paths:
         try:
             img = read_image(p)
         except Exception as exc:  # one bad file must not stop the others
             report.issues.append(EnrollIssue(p, f"unreadable: {exc}"))
             continue
-        _collect(embedder, finder, img, os.path.basename(p), several, report, vecs, sources, crops)
+        _collect(embedder, finder, img, os.path.basename(p), several, report, vecs, sources, crops, pending)
+    _resolve_several(pending, report, vecs, sources, crops)
     _store(embedder, gallery, report, vecs, sources, crops, store_images)
     return report
+
+
+#: how photos with several faces are handled during enrolment
+SEVERAL = ("reject", "match", "main")
+#: ``several="match"``: the chosen face must beat the photo's next best face by this much score
+#: ((1 + cos) / 2; dlib strangers score about 0.92-0.95, the same person about 0.97-0.99).
+MATCH_MARGIN = 0.01
+
+
+def _resolve_several(pending: list, report: EnrollReport, vecs: list, sources: list, crops: list) -> None:
+    """Pick, in each photo with several faces, the face matching the person's one-face photos.
+
+    The reference is the mean vector of the batch's one-face photos; a face is used only when it is
+    the closest one by at least :data:`MATCH_MARGIN`, so a bystander or an unclear photo is never
+    stored (it is reported instead).
+    """
+    if not pending:
+        return
+    if not vecs:
+        for source, v, _ in pending:
+            report.issues.append(EnrollIssue(source, f"{len(v)} faces found and no one-face photo of the person "
+                                                     "to tell which is theirs"))
+        return
+    ref = np.mean(np.stack(vecs), axis=0)
+    ref /= max(float(np.linalg.norm(ref)), 1e-12)
+    for source, v, crop in pending:
+        s = (1.0 + v @ ref) / 2.0
+        order = np.argsort(-s)
+        best, second = float(s[order[0]]), float(s[order[1]])
+        if best - second < MATCH_MARGIN:
+            report.issues.append(EnrollIssue(source, f"{len(v)} faces found, none clearly the person's "
+                                                     f"(scores {best:.3f} and {second:.3f}): skipped"))
+            continue
+        report.issues.append(EnrollIssue(source, f"{len(v)} faces found, used face {int(order[0]) + 1} (the one "
+                                                 f"matching the person's other photos: {best:.3f} vs {second:.3f})",
+                                         used=True))
+        vecs.append(v[order[0]])
+        crops.append(crop[order[0]])
+        sources.append(source)
 
 
 def enroll_folder(embedder, gallery, root: str, finder: Optional[FaceFinder] = None, several: str = "reject",

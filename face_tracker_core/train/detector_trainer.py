@@ -4,7 +4,8 @@ Runs on any Keras 3 backend: TensorFlow here, JAX on the GPU machine (which has 
 Writes only under ``runs/detect/<name>/``:
 
 * ``config.json`` / ``config.yaml``: every resolved setting;
-* ``best.keras`` (best validation AP@0.5 so far), ``last.keras``, ``backup/`` (resume state);
+* ``best.keras`` (best validation AP@0.5 so far), ``last.keras``, ``backup/`` (resume state: a run stopped by
+  ``max_minutes``/``stop_epoch`` or killed resumes at its next epoch when the same command runs again);
 * ``metrics.csv`` (one row per epoch: train/val losses, val AP, learning rate);
 * ``loss_total.png``, ``loss_class.png``, ``loss_box.png`` (train vs val);
 * ``predictions.png`` (best model on held-out test photos); ``tensorboard/`` when TensorFlow is there.
@@ -202,23 +203,41 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
     class _TimeLimit(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.t0 = time.time()
+            self.time_boxed = False
 
         def on_epoch_end(self, epoch, logs=None):
             if cfg.stop_epoch and epoch + 1 >= cfg.stop_epoch:
                 log.info("stop_epoch %d reached", cfg.stop_epoch)
-                self.model.stop_training = True
+                self.model.stop_training = self.time_boxed = True
             if cfg.max_minutes and time.time() - self.t0 > cfg.max_minutes * 60:
-                log.warning("time limit of %.1f min reached after epoch %d: stopping", cfg.max_minutes, epoch + 1)
-                self.model.stop_training = True
+                log.warning("time limit of %.1f min reached after epoch %d: stopping (run the same command "
+                            "again to resume)", cfg.max_minutes, epoch + 1)
+                self.model.stop_training = self.time_boxed = True
 
+    time_limit = _TimeLimit()
+
+    class _Backup(keras.callbacks.BackupAndRestore):
+        """Resume state that survives a time box: Keras deletes the backup whenever ``fit`` returns,
+        which would make a run cut by ``max_minutes``/``stop_epoch`` start again from epoch 1."""
+
+        def on_train_end(self, logs=None):
+            if not time_limit.time_boxed:
+                super().on_train_end(logs)
+
+    metrics_csv = os.path.join(run_dir, "metrics.csv")
+    backup_dir = os.path.join(run_dir, "backup")
+    # A resumed run must not overwrite best.keras with a worse epoch: start from the best so far.
+    best_so_far = _best_logged(metrics_csv, "val_ap50") if os.path.isdir(backup_dir) else None
+    if best_so_far is not None:
+        log.info("resuming %s (best val_ap50 so far %.4f)", run_dir, best_so_far)
     cbs = [_EpochSync(), _ValAP(),
            keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "best.keras"), monitor="val_ap50", mode="max",
-                                           save_best_only=True),
+                                           save_best_only=True, initial_value_threshold=best_so_far),
            keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "last.keras")),
            keras.callbacks.EarlyStopping(monitor="val_ap50", mode="max", patience=cfg.patience),
-           keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics.csv"), append=True),
-           keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
-           _TimeLimit()]
+           keras.callbacks.CSVLogger(metrics_csv, append=True),
+           _Backup(backup_dir),
+           time_limit]
     if cfg.tensorboard:
         try:
             import tensorboard  # noqa: F401  (Keras' callback writes through tf.summary, which needs it)
@@ -228,6 +247,17 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
         except ImportError:
             log.warning("TensorFlow or TensorBoard not installed: no TensorBoard logs for this run")
     return cbs
+
+
+def _best_logged(metrics_csv: str, key: str) -> Optional[float]:
+    """Largest ``key`` in a run's ``metrics.csv`` (``None`` when there is none)."""
+    import csv
+
+    if not os.path.isfile(metrics_csv):
+        return None
+    with open(metrics_csv, newline="") as f:
+        vals = [float(r[key]) for r in csv.DictReader(f) if r.get(key) not in (None, "", "nan")]
+    return max(vals) if vals else None
 
 
 def train_detector(cfg: TrainConfig) -> str:
