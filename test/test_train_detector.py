@@ -157,3 +157,27 @@ def test_time_boxed_run_resumes_at_its_next_epoch(tmp_path, shared_data):
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]
     # A run that ended by itself leaves no resume state behind.
     assert not os.path.exists(os.path.join(run_dir, "backup"))
+
+
+def test_training_is_reproducible(tmp_path, shared_data):
+    """The same config trained twice gives the same losses and the same weights (model card: the
+    table is reproducible; on one backend and machine type the runs are identical)."""
+    import csv
+
+    import keras
+
+    from face_tracker_core.train.detector_trainer import TrainConfig, train_detector
+
+    root = os.path.dirname(shared_data("detection", "facemask"))
+    runs = []
+    for name in ("a", "b"):
+        cfg = TrainConfig(name=name, runs_root=str(tmp_path), data_root=root, sets=("facemask", "noface"),
+                          model={"input_size": 64, "stem": 8, "widths": [8, 16, 16, 16], "depths": [0, 0, 0, 0],
+                                 "neck": 8},
+                          batch_size=4, steps_per_epoch=3, epochs=1, max_images=6, lr=1e-2, warmup_epochs=0,
+                          workers=1, tensorboard=False, run_eagerly=True, verbose=0)
+        runs.append(train_detector(cfg))
+    losses = [[float(r["loss"]) for r in csv.DictReader(open(os.path.join(d, "metrics.csv")))] for d in runs]
+    assert losses[0] == losses[1]
+    wa, wb = (keras.saving.load_model(os.path.join(d, "last.keras"), compile=False).get_weights() for d in runs)
+    assert all(np.array_equal(x, y) for x, y in zip(wa, wb))
