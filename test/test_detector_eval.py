@@ -85,3 +85,20 @@ def test_eval_cli_runs_baselines_on_the_same_images(tmp_path, shared_data):
         assert "false_per_image" in det["noface"] and "recall40" in det["celeba_one_face"]
     assert os.path.isfile(os.path.join(out, "pr_curve.png"))
     assert "| default |" in open(os.path.join(out, "detection_eval.md")).read()
+
+
+def test_choose_threshold_is_the_lowest_meeting_both_targets():
+    from face_tracker_core.eval.detection_metrics import choose_threshold
+
+    gt = np.array([[10.0, 10, 50, 50]])
+    one = [(gt.copy(), np.array([s]), gt) for s in (0.9, 0.8, 0.7, 0.6)]
+    none = [(np.array([[0.0, 0, 9, 9]]), np.array([s]), np.zeros((0, 4))) for s in (0.65, 0.3)] + \
+        [(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 4)))] * 38
+    r = choose_threshold(one, none, min_recall=0.7, max_false=0.03)
+    # 0.3 alone is 1/40 = 0.025 false faces per scene: allowed; 0.65 too makes it 0.05: not.
+    assert 0.3 < r["threshold"] <= 0.65 and r["false_per_image"] == 0.025
+    assert r["recall"] == 1.0 and r["feasible"] == 1.0
+    r = choose_threshold(one, none, min_recall=0.7, max_false=0.0)
+    assert 0.65 < r["threshold"] <= 0.7 and r["recall"] == 0.75 and r["feasible"] == 1.0
+    r = choose_threshold(one, none, min_recall=0.9, max_false=0.0)
+    assert r["feasible"] == 0.0

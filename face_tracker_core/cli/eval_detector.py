@@ -27,12 +27,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=None, help="operating threshold of the model")
     p.add_argument("--limit", type=int, default=None, help="at most N images per set (quick checks)")
     p.add_argument("--out", default=os.path.join("runs", "eval", "detector"), help="output folder")
+    p.add_argument("--choose-threshold", action="store_true",
+                   help="instead: print the lowest threshold of the model keeping recall@0.4 >= --min-recall on "
+                        "celeba_one_face and <= --max-false faces per noface scene, on --splits (never the test split)")
+    p.add_argument("--splits", nargs="+", default=["train", "val"], help="splits used by --choose-threshold")
+    p.add_argument("--min-recall", type=float, default=0.97)
+    p.add_argument("--max-false", type=float, default=0.05)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.detection import evaluate, load_eval_sets, markdown_table
     from ..infer import make_detector
 
+    if args.choose_threshold:
+        return _choose_threshold(args)
     kw = {}
     if args.threshold is not None:
         kw["score_threshold"] = args.threshold
@@ -47,4 +55,28 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(detectors, sets, args.out)
     print(markdown_table(report))
     log.info("wrote %s", os.path.join(args.out, "detection_eval.json"))
+    return 0
+
+
+def _choose_threshold(args: argparse.Namespace) -> int:
+    import json
+
+    from ..eval.detection import CANDIDATE_SCORE, load_eval_sets, run_detector
+    from ..eval.detection_metrics import choose_threshold
+    from ..infer import make_detector
+
+    if "test" in args.splits or "all" in args.splits:
+        log.error("--choose-threshold must not look at the test split (got --splits %s)", " ".join(args.splits))
+        return 2
+    det = (make_detector("keras", model_path=args.model, score_threshold=CANDIDATE_SCORE) if args.model
+           else make_detector("default", score_threshold=CANDIDATE_SCORE))
+    res = {}
+    for name in ("celeba_one_face", "noface"):
+        samples = [s for split in args.splits for s in load_eval_sets(args.data_root, [name], split)[name]]
+        res[name] = run_detector(det, samples)[0]
+    out = choose_threshold(res["celeba_one_face"], res["noface"], args.min_recall, args.max_false)
+    out.update(one_face_images=len(res["celeba_one_face"]), no_face_images=len(res["noface"]), splits=args.splits)
+    print(json.dumps(out))
+    if not out["feasible"]:
+        log.warning("no threshold meets both targets on %s", "+".join(args.splits))
     return 0

@@ -165,3 +165,29 @@ def summarize(results, kind: str, score_threshold: float) -> Dict[str, float]:
     if kind == "no_face":
         out["false_per_image"] = out["faces_per_image"]
     return out
+
+
+def choose_threshold(one_face, no_face, min_recall: float = 0.97, max_false: float = 0.05,
+                     iou_threshold: float = 0.4) -> Dict[str, float]:
+    """Lowest operating threshold meeting a recall target on one-face photos and a false-face
+    budget on face-free scenes (the rule behind the shipped detector's threshold).
+
+    Args:
+        one_face: per image ``(boxes, scores, gts)`` of photos with one labelled face.
+        no_face: per image ``(boxes, scores, gts)`` of face-free scenes.
+        min_recall: required recall@``iou_threshold`` on ``one_face``.
+        max_false: allowed detections per face-free scene.
+
+    Returns:
+        ``{"threshold", "recall", "false_per_image", "feasible"}``; when no threshold meets both,
+        the lowest one meeting the false-face budget, with ``feasible`` 0.
+    """
+    cands = sorted({float(s) for _, sc, _ in list(one_face) + list(no_face) for s in np.asarray(sc)} | {0.0, 1.0})
+    # Scores just above each candidate too: "<= max_false" is met strictly above a false face's score.
+    cands = sorted(set(cands) | {float(np.nextafter(c, 2.0)) for c in cands})
+    for t in cands:
+        fp = false_faces_per_image(no_face, t) if len(no_face) else 0.0
+        if fp <= max_false:
+            rec = recall_at(one_face, iou_threshold, t) if len(one_face) else 1.0
+            return {"threshold": t, "recall": rec, "false_per_image": fp, "feasible": float(rec >= min_recall)}
+    return {"threshold": 1.0, "recall": 0.0, "false_per_image": 0.0, "feasible": 0.0}
