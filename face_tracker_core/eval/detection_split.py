@@ -8,8 +8,11 @@ held-out for every later training run and on every machine.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-from typing import Dict, Tuple
+from typing import Dict, List, Sequence, Tuple
+
+log = logging.getLogger(__name__)
 
 #: percent of each set held out as (test, val); the rest is train. ``noface`` keeps a larger
 #: test share so that "<= 0.05 false faces per image" is measured on 40 scenes, not 25.
@@ -43,3 +46,39 @@ def split_of(set_name: str, file_name: str) -> str:
     if b < test + val:
         return "val"
     return "train"
+
+
+_RANK = {"train": 0, "val": 1, "test": 2}
+
+
+def unsplit_duplicates(paths: Sequence[str], splits: Sequence[str]) -> List[str]:
+    """Splits in which byte-identical photos under different names share one split: the least
+    held-out of their copies (train, then val, then test), so a photo trained on never reaches the
+    held-out sets. (The file-name hash alone split ``facemask/maksssksksss13.jpg`` (train) and its
+    copy ``maksssksksss737.jpg`` (test).) Unreadable files keep their split.
+
+    Args:
+        paths: image files.
+        splits: their file-name splits (:func:`split_of`), same order.
+
+    Returns:
+        The corrected splits, same order.
+    """
+    groups: Dict[str, List[int]] = {}
+    for i, p in enumerate(paths):
+        try:
+            with open(p, "rb") as fh:
+                digest = hashlib.sha1(fh.read()).hexdigest()
+        except OSError:
+            continue
+        groups.setdefault(digest, []).append(i)
+    out = list(splits)
+    for idx in groups.values():
+        if len(idx) < 2:
+            continue
+        split = min((splits[i] for i in idx), key=_RANK.__getitem__)
+        for i in idx:
+            if splits[i] != split:
+                log.info("%s: same bytes as a %s photo, moved from %s to %s", paths[i], split, splits[i], split)
+                out[i] = split
+    return out

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import DataError
-from ..eval.detection_split import split_of
+from ..eval.detection_split import split_of, unsplit_duplicates
 
 log = logging.getLogger(__name__)
 
@@ -79,34 +79,9 @@ def load_detection_set(folder: str, set_name: Optional[str] = None) -> List[DetS
 
 
 def _unsplit_duplicates(samples: List[DetSample]) -> List[DetSample]:
-    """Byte-identical photos under different names share one split (the least held-out of their
-    copies: train, then val, then test), so a photo trained on never reaches the held-out sets.
-
-    The file-name hash alone split ``facemask/maksssksksss13.jpg`` (train) and its copy
-    ``maksssksksss737.jpg`` (test).
-    """
-    import hashlib
-
-    rank = {"train": 0, "val": 1, "test": 2}
-    groups: Dict[str, List[int]] = {}
-    for i, s in enumerate(samples):
-        try:
-            with open(s.image_path, "rb") as fh:
-                digest = hashlib.sha1(fh.read()).hexdigest()
-        except OSError:
-            continue
-        groups.setdefault(digest, []).append(i)
-    out = list(samples)
-    for idx in groups.values():
-        if len(idx) < 2:
-            continue
-        split = min((samples[i].split for i in idx), key=rank.__getitem__)
-        for i in idx:
-            if samples[i].split != split:
-                log.info("%s: same bytes as a %s photo, moved from %s to %s",
-                         samples[i].image_path, split, samples[i].split, split)
-                out[i] = DetSample(samples[i].image_path, samples[i].boxes, samples[i].set_name, split)
-    return out
+    """Byte-identical photos share one split (:func:`~face_tracker_core.eval.detection_split.unsplit_duplicates`)."""
+    splits = unsplit_duplicates([s.image_path for s in samples], [s.split for s in samples])
+    return [s if s.split == sp else DetSample(s.image_path, s.boxes, s.set_name, sp) for s, sp in zip(samples, splits)]
 
 
 # ----------------------------------------------------------------------------- packing for a GPU host

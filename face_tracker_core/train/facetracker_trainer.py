@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DataError
-from ..eval.detection_split import split_of
+from ..eval.detection_split import split_of, unsplit_duplicates
 from .run_dir import load_config_file, make_run_dir, plot_losses, prediction_grid, write_config
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ class FaceTrackerConfig:
 
 
 def load_split_samples(cfg: FaceTrackerConfig) -> Dict[str, List]:
-    """``{"train": [...], "val": [...], "test": [...]}`` of data-workflow Samples."""
+    """``{"train": [...], "val": [...], "test": [...]}`` of data-workflow Samples (file-name split;
+    byte-identical photos share one split, as for the detector)."""
     from ..data.dataset import import_folder
 
     out: Dict[str, List] = {"train": [], "val": [], "test": []}
@@ -84,8 +85,10 @@ def load_split_samples(cfg: FaceTrackerConfig) -> Dict[str, List]:
         if not os.path.isdir(folder):
             raise DataError(f"{folder}: data folder not found")
         report = import_folder(folder, negatives=True, check_images=False, group_near_duplicates="none")
-        for s in sorted(report.samples, key=lambda s: s.image_path):
-            out[split_of(name, s.image_path)].append(s)
+        samples = sorted(report.samples, key=lambda s: s.image_path)
+        paths = [s.image_path for s in samples]
+        for s, split in zip(samples, unsplit_duplicates(paths, [split_of(name, p) for p in paths])):
+            out[split].append(s)
     return out
 
 
