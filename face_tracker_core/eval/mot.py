@@ -127,14 +127,28 @@ def _calibrate(sprite: FaceSprite, detector, min_score: float,
     return FaceSprite(sprite.image, sprite.alpha, (x1, y1, x2, y2), sprite.identity, sprite.path)
 
 
+def _sprite_from(path: str, person: str, detector, min_face: int, min_score: float) -> Optional[FaceSprite]:
+    """The head of ``path`` when the detector finds exactly one face there (see :func:`load_face_sprites`)."""
+    bgr = cv2.imread(path)
+    if bgr is None:
+        log.warning("%s: unreadable image, skipped", path)
+        return None
+    # weak boxes (a detector run with a low threshold for ByteTrack) do not count
+    dets = [d for d in detector.detect(bgr) if d.score >= min_score]
+    if len(dets) != 1 or dets[0].box.width < min_face:
+        return None
+    sprite = _cut_sprite(bgr, dets[0].box, person, path)
+    return _calibrate(sprite, detector, min_score) if sprite is not None else None
+
+
 def load_face_sprites(data_root: str, count: int, seed: int = 0, min_face: int = 70,
                       detector=None, min_score: float = 0.5) -> List[FaceSprite]:
     """Cut ``count`` heads of *different* people from ``identity/celeba``.
 
     A photo is used when the detector finds exactly one face there with score >= ``min_score``
     (weaker boxes are not counted), at least ``min_face`` pixels wide, and the head margin fits in
-    the photo. People are visited
-    in a seeded random order, one photo each.
+    the photo. People are visited in a seeded random order, one photo each: first up to 3 photos
+    per person, then (if heads are still missing) the other photos of the people left.
 
     The ground-truth face box of a head is the detector's own box on the cut-out (measured on a
     plain canvas at two sizes, see :func:`_calibrate`), carried through the exact scale and shift
@@ -161,26 +175,25 @@ def load_face_sprites(data_root: str, count: int, seed: int = 0, min_face: int =
         from ..infer.base import make_detector
         detector = make_detector("haar")
     rng = np.random.default_rng(seed)
+    order = [(person, list(rng.permutation(sorted(glob.glob(os.path.join(root, person, "*.jpg"))))))
+             for person in rng.permutation(people)]
     out: List[FaceSprite] = []
-    for person in rng.permutation(people):
-        photos = sorted(glob.glob(os.path.join(root, person, "*.jpg")))
-        for p in rng.permutation(photos)[:3]:
-            bgr = cv2.imread(str(p))
-            if bgr is None:
-                log.warning("%s: unreadable image, skipped", p)
+    used = set()
+    # First pass: up to 3 photos per person. Most in-the-wild photos leave no room for the head
+    # margin, and how many do depends on the detector's box size, so a second pass tries the
+    # remaining photos of the people still without a head (the first pass alone stays as it was).
+    for first in (True, False):
+        for person, photos in order:
+            if person in used:
                 continue
-            # weak boxes (a detector run with a low threshold for ByteTrack) do not count
-            dets = [d for d in detector.detect(bgr) if d.score >= min_score]
-            if len(dets) != 1 or dets[0].box.width < min_face:
-                continue
-            sprite = _cut_sprite(bgr, dets[0].box, str(person), str(p))
-            if sprite is not None:
-                sprite = _calibrate(sprite, detector, min_score)
-            if sprite is not None:
-                out.append(sprite)
-                break
-        if len(out) == count:
-            return out
+            for p in (photos[:3] if first else photos[3:]):
+                sprite = _sprite_from(str(p), str(person), detector, min_face, min_score)
+                if sprite is not None:
+                    out.append(sprite)
+                    used.add(person)
+                    break
+            if len(out) == count:
+                return out
     raise DataError(f"{root}: only {len(out)} usable face photos found, {count} needed")
 
 
