@@ -122,6 +122,21 @@ def test_tiny_real_training_run(tmp_path, shared_data):
     assert len(rows) == 2 and all(np.isfinite(losses)) and losses[1] < losses[0], losses
 
 
+def test_batch_stream_gives_a_clear_error_instead_of_hanging(shared_data):
+    """A batch the workers never deliver (a worker killed while building it) ends training with a
+    DataError after ``timeout_s``; here the timeout is shorter than a worker's start-up."""
+    from face_tracker_core.errors import DataError
+    from face_tracker_core.train.detector_data import BatchStream
+
+    samples = load_detection_set(shared_data("detection", "facemask"))[:4]
+    stream = BatchStream(samples, 2, 3, AugmentConfig(size=64), workers=1, timeout_s=0.01)
+    try:
+        with pytest.raises(DataError, match="not built after"):
+            stream.get(0, 0)
+    finally:
+        stream.close()
+
+
 @pytest.mark.slow
 def test_longer_training_learns_faces(tmp_path, shared_data):
     from face_tracker_core.train.detector_trainer import TrainConfig, train_detector

@@ -384,11 +384,14 @@ class BatchStream:
         workers: processes (0 = build in the calling process).
         set_weights: relative draw rate of each set.
         prefetch: batches built ahead.
+        timeout_s: longest wait for one batch from the workers. A worker that dies (killed, out of
+            memory) loses the batch it was building, and the pool would wait for it forever: after
+            this long training stops with a :class:`DataError` instead of hanging.
     """
 
     def __init__(self, samples: Sequence[DetSample], batch_size: int, steps: int, cfg: AugmentConfig,
                  seed: int = 0, workers: int = 0, set_weights: Optional[Dict[str, float]] = None,
-                 prefetch: int = 8):
+                 prefetch: int = 8, timeout_s: float = 600.0):
         self.samples = list(samples)
         self.batch_size = int(batch_size)
         self.steps = int(steps)
@@ -397,6 +400,7 @@ class BatchStream:
         self.weights = sampling_weights(self.samples, set_weights)
         self.workers = int(workers)
         self.prefetch = int(prefetch)
+        self.timeout_s = float(timeout_s)
         self._pool = None
         self._pending: Dict[Tuple[int, int], object] = {}
 
@@ -418,7 +422,11 @@ class BatchStream:
         for j in range(self.prefetch + 1):
             e, k = divmod(i + j, self.steps)
             self._submit(epoch + e, k)
-        return self._pending.pop((epoch, i)).get()
+        try:
+            return self._pending.pop((epoch, i)).get(timeout=self.timeout_s)
+        except mp.TimeoutError:
+            raise DataError(f"batch {i} of epoch {epoch} not built after {self.timeout_s:.0f} s: a batch worker "
+                            "died or hangs (out of memory? see the log above)") from None
 
     def close(self) -> None:
         if self._pool is not None:
