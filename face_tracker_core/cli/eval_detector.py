@@ -70,10 +70,9 @@ def _choose_threshold(args: argparse.Namespace) -> int:
         return 2
     det = (make_detector("keras", model_path=args.model, score_threshold=CANDIDATE_SCORE) if args.model
            else make_detector("default", score_threshold=CANDIDATE_SCORE))
-    res = {}
-    for name in ("celeba_one_face", "noface"):
-        samples = [s for split in args.splits for s in load_eval_sets(args.data_root, [name], split)[name]]
-        res[name] = run_detector(det, samples)[0]
+    sets = load_eval_sets(args.data_root, ["celeba_one_face", "noface"], "all")
+    res = {name: run_detector(det, [s for s in samples if s.split in args.splits])[0]
+           for name, samples in sets.items()}
     out = choose_threshold(res["celeba_one_face"], res["noface"], args.min_recall, args.max_false)
     out.update(one_face_images=len(res["celeba_one_face"]), no_face_images=len(res["noface"]), splits=args.splits)
     print(json.dumps(out))

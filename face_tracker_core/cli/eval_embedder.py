@@ -56,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
         kw.setdefault(name, {})[key] = value
     pairs = load_pairs(args.pairs) if args.pairs else None
     os.makedirs(args.out, exist_ok=True)
-    res = evaluate(args.data, [e.strip() for e in args.embedders.split(",") if e.strip()],
-                   FaceFinder(args.detector, retry=not args.no_retry,
-                              fallback_score=args.fallback_score if args.fallback_score >= 0 else None), pairs=pairs, calib_far=args.far,
+    finder = FaceFinder(args.detector, retry=not args.no_retry,
+                        fallback_score=args.fallback_score if args.fallback_score >= 0 else None)
+    res = evaluate(args.data, [e.strip() for e in args.embedders.split(",") if e.strip()], finder,
+                   pairs=pairs, calib_far=args.far,
                    do_identification=not args.no_identification, embedder_kw=kw, workdir=args.out,
                    match=args.match)
     if pairs is None:

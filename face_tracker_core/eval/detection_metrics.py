@@ -182,10 +182,9 @@ def choose_threshold(one_face, no_face, min_recall: float = 0.97, max_false: flo
         ``{"threshold", "recall", "false_per_image", "feasible"}``; when no threshold meets both,
         the lowest one meeting the false-face budget, with ``feasible`` 0.
     """
-    cands = sorted({float(s) for _, sc, _ in list(one_face) + list(no_face) for s in np.asarray(sc)} | {0.0, 1.0})
-    # Scores just above each candidate too: "<= max_false" is met strictly above a false face's score.
-    cands = sorted(set(cands) | {float(np.nextafter(c, 2.0)) for c in cands})
-    for t in cands:
+    scores = {float(s) for _, sc, _ in list(one_face) + list(no_face) for s in np.asarray(sc)} | {0.0, 1.0}
+    # Scores just above each score too: "<= max_false" is met strictly above a false face's score.
+    for t in sorted(scores | {float(np.nextafter(c, 2.0)) for c in scores}):
         fp = false_faces_per_image(no_face, t) if len(no_face) else 0.0
         if fp <= max_false:
             rec = recall_at(one_face, iou_threshold, t) if len(one_face) else 1.0

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..imaging import read_image
 from .dataset import list_identities
+from .embedders import l2_normalize, similarity
 from .faces import FaceFinder
 
 log = logging.getLogger(__name__)
@@ -132,10 +133,9 @@ def _resolve_several(pending: list, report: EnrollReport, vecs: list, sources: l
             report.issues.append(EnrollIssue(source, f"{len(v)} faces found and no one-face photo of the person "
                                                      "to tell which is theirs"))
         return
-    ref = np.mean(np.stack(vecs), axis=0)
-    ref /= max(float(np.linalg.norm(ref)), 1e-12)
+    ref = l2_normalize(np.mean(np.stack(vecs), axis=0))
     for source, v, crop in pending:
-        s = (1.0 + v @ ref) / 2.0
+        s = similarity(v, ref)
         order = np.argsort(-s)
         best, second = float(s[order[0]]), float(s[order[1]])
         if best - second < MATCH_MARGIN:

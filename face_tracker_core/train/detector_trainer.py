@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import DataError
 from .detector_data import (AugmentConfig, BatchStream, DetSample, assign_targets, grid_points, letterbox_example,
                             load_detection_set, load_packed)
-from .run_dir import load_config_file, make_run_dir, plot_losses, prediction_grid, write_config
+from .run_dir import load_config_file, make_run_dir, plot_losses, prediction_grid, read_metrics, write_config
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,8 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
     metrics_csv = os.path.join(run_dir, "metrics.csv")
     backup_dir = os.path.join(run_dir, "backup")
     # A resumed run must not overwrite best.keras with a worse epoch: start from the best so far.
-    best_so_far = _best_logged(metrics_csv, "val_ap50") if os.path.isdir(backup_dir) else None
+    logged = [v for v in read_metrics(metrics_csv).get("val_ap50", []) if np.isfinite(v)]
+    best_so_far = max(logged) if logged and os.path.isdir(backup_dir) else None
     if best_so_far is not None:
         log.info("resuming %s (best val_ap50 so far %.4f)", run_dir, best_so_far)
     cbs = [_EpochSync(), _ValAP(),
@@ -247,17 +248,6 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
         except ImportError:
             log.warning("TensorFlow or TensorBoard not installed: no TensorBoard logs for this run")
     return cbs
-
-
-def _best_logged(metrics_csv: str, key: str) -> Optional[float]:
-    """Largest ``key`` in a run's ``metrics.csv`` (``None`` when there is none)."""
-    import csv
-
-    if not os.path.isfile(metrics_csv):
-        return None
-    with open(metrics_csv, newline="") as f:
-        vals = [float(r[key]) for r in csv.DictReader(f) if r.get(key) not in (None, "", "nan")]
-    return max(vals) if vals else None
 
 
 def train_detector(cfg: TrainConfig) -> str:
