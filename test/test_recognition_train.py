@@ -102,3 +102,16 @@ def test_siamese_training_runs(tiny_crops, tmp_path):
     assert rc == 0
     card = json.loads((tmp_path / "embedder" / "s" / "model.json").read_text())
     assert card["head"]["b"] > 0
+
+
+def test_random_erasing_occludes_part_of_the_view():
+    from face_tracker_core.recognition.train import augment
+
+    flat = np.full((128, 128, 3), 120, np.uint8)
+    for seed in range(20):
+        plain = augment(flat, 112, np.random.default_rng(seed), erase=0.0)
+        erased = augment(flat, 112, np.random.default_rng(seed), erase=1.0)
+        assert plain.shape == erased.shape == (112, 112, 3)
+        assert np.ptp(plain) < 1e-3  # a flat crop stays flat without erasing
+        changed = np.any(np.abs(erased - plain) > 1e-3, axis=2).mean()
+        assert 0.005 < changed <= 0.25, changed

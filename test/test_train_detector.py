@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from face_tracker_core.train.detector_data import (AugmentConfig, assign_targets, build_batch, grid_points,
-                                                   load_detection_set, sampling_weights)
+from face_tracker_core.train.detector_data import (AugmentConfig, assign_targets, background_window, build_batch,
+                                                   grid_points, load_detection_set, sampling_weights)
 
 
 def test_tiny_face_gets_a_stride8_positive_and_big_face_a_coarse_one():
@@ -43,6 +43,43 @@ def test_batches_are_deterministic_and_boxes_stay_inside(shared_data):
     assert pos.any()
     b = y1[pos][:, 1:]
     assert b.min() >= 0 and b.max() <= 128 and np.all(b[:, 2] > b[:, 0])
+
+
+def test_background_windows_hold_no_face(shared_data):
+    """Hard negatives: windows of a fully labelled photo never touch a face; a photo that is all
+    face gives none; batches with them stay deterministic and carry no positives in those crops."""
+    import cv2
+
+    samples = [s for s in load_detection_set(shared_data("detection", "facemask")) if len(s.boxes) >= 2][:10]
+    rng = np.random.default_rng(0)
+    found = 0
+    for s in samples:
+        img = cv2.imread(s.image_path)
+        for _ in range(5):
+            win = background_window(img, s.boxes, rng)
+            if win is None:
+                continue
+            found += 1
+            # Locate the window in the photo and check it against every face.
+            res = cv2.matchTemplate(img, win, cv2.TM_SQDIFF)
+            y0, x0 = np.unravel_index(np.argmin(res), res.shape)
+            h, w = win.shape[:2]
+            b = s.boxes
+            assert not np.any((b[:, 0] < x0 + w) & (b[:, 2] > x0) & (b[:, 1] < y0 + h) & (b[:, 3] > y0)), s.image_path
+    assert found >= 10
+    face_only = np.zeros((100, 100, 3), np.uint8)
+    assert background_window(face_only, np.array([[0, 0, 100, 100]], np.float32), rng) is None
+
+    cfg = AugmentConfig(size=128, mosaic_prob=0.0, background_prob=1.0)
+    w = sampling_weights(samples)
+    x1, y1 = build_batch((1, 0, 0), 6, samples, w, cfg)
+    x2, y2 = build_batch((1, 0, 0), 6, samples, w, cfg)
+    np.testing.assert_array_equal(x1, x2)
+    _, y3 = build_batch((1, 0, 0), 6, samples, w, AugmentConfig(size=128, mosaic_prob=0.0))
+    # Photos drawn became face-free windows (a crowded photo with no clear window stays whole).
+    empty_bg = int(((y1[..., 0] == 1).sum(axis=1) == 0).sum())
+    empty_plain = int(((y3[..., 0] == 1).sum(axis=1) == 0).sum())
+    assert empty_bg >= 3 and empty_bg > empty_plain, (empty_bg, empty_plain)
 
 
 @pytest.mark.slow

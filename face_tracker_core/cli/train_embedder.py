@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--width", type=float, default=None, help="facenet channel multiplier")
     p.add_argument("--margin", type=float, default=None, help="triplet margin (squared distance)")
+    p.add_argument("--dropout", type=float, default=None, help="dropout before the embedding projection")
+    p.add_argument("--weight-decay", type=float, default=None, help="AdamW decoupled weight decay")
+    p.add_argument("--erase", type=float, default=None, help="random-erasing probability per training view")
     p.add_argument("--filters", default=None, help="siamese tower channels per block, e.g. 16,32,64,128")
     p.add_argument("--input-size", type=int, default=112)
     p.add_argument("--padding", type=float, default=0.2, help="alignment padding of the network crop")
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     res = train_embedder(crops, run_dir, model=args.model, time_budget_s=args.time_budget,
                          max_epochs=args.max_epochs, steps_per_epoch=args.steps_per_epoch, p=args.p,
                          k=args.k, lr=args.lr, width=args.width, margin=args.margin, seed=args.seed,
+                         dropout=args.dropout, weight_decay=args.weight_decay, erase=args.erase,
                          filters=[int(f) for f in args.filters.split(",")] if args.filters else None)
     print(f"{args.model}: {res}")
     return _ship(args, res)

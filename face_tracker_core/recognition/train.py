@@ -51,6 +51,7 @@ DEFAULTS: Dict = {
     "steps_per_epoch": 50,
     "seed": 0,
     "flip": True,             # card: test-time flip averaging
+    "erase": 0.0,             # random-erasing probability per training view (occlusion robustness)
 }
 
 
@@ -144,13 +145,16 @@ def center_crop(images: np.ndarray, size: int) -> np.ndarray:
 # Augmented P x K batches
 # ------------------------------------------------------------------------------------------------
 
-def augment(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+def augment(img: np.ndarray, size: int, rng: np.random.Generator, erase: float = 0.0) -> np.ndarray:
     """One random view of a stored crop: rotation +-10 deg, scale 0.9-1.1, shift +-5 %, mirror,
-    brightness/contrast/saturation jitter, sometimes grey or low-resolution (blurry webcams).
+    brightness/contrast/saturation jitter, sometimes grey or low-resolution (blurry webcams), and
+    with probability ``erase`` a random rectangle (2-20 % of the area) replaced by noise
+    (occlusions: hands, microphones, sunglasses).
 
     Args:
         img: ``(S, S, 3)`` uint8 stored crop.
         size: output side (the network input).
+        erase: random-erasing probability.
 
     Returns:
         ``(size, size, 3)`` float32 pixel values in [0, 255].
@@ -175,10 +179,18 @@ def augment(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
         x = grey + (x - grey) * rng.uniform(0.6, 1.4)  # saturation
     mean = x.mean()
     x = (x - mean) * rng.uniform(0.7, 1.3) + mean * rng.uniform(0.7, 1.3)  # contrast, brightness
+    if erase > 0 and rng.random() < erase:
+        area = rng.uniform(0.02, 0.2) * size * size
+        aspect = np.exp(rng.uniform(np.log(0.3), np.log(3.3)))
+        eh = int(min(size, np.sqrt(area * aspect)))
+        ew = int(min(size, np.sqrt(area / aspect)))
+        y0, x0 = int(rng.integers(0, size - eh + 1)), int(rng.integers(0, size - ew + 1))
+        x[y0:y0 + eh, x0:x0 + ew] = rng.uniform(0, 255, (eh, ew, 3))
     return np.clip(x, 0, 255)
 
 
-def _make_batches(images: np.ndarray, labels: np.ndarray, size: int, p: int, k: int, steps: int, seed: int):
+def _make_batches(images: np.ndarray, labels: np.ndarray, size: int, p: int, k: int, steps: int, seed: int,
+                  erase: float = 0.0):
     import keras
 
     from .triplet import PKSampler
@@ -200,7 +212,7 @@ def _make_batches(images: np.ndarray, labels: np.ndarray, size: int, p: int, k: 
                 idx = self.sampler.batch()
                 self._n += 1
                 rng = np.random.default_rng([seed, self._n])
-            x = np.stack([augment(images[j], size, rng) for j in idx])
+            x = np.stack([augment(images[j], size, rng, erase) for j in idx])
             return x, labels[idx].astype(np.int32)
 
     return AugmentedBatches()
@@ -456,7 +468,8 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
              net.count_params(), len(y_tr), cfg["train_people"], cfg["backend"])
     opt = keras.optimizers.AdamW(learning_rate=cfg["lr"], weight_decay=cfg["weight_decay"])
     train_model.compile(optimizer=opt, loss=loss)
-    batches = _make_batches(x_tr, y_tr, cfg["input_size"], cfg["p"], cfg["k"], cfg["steps_per_epoch"], cfg["seed"])
+    batches = _make_batches(x_tr, y_tr, cfg["input_size"], cfg["p"], cfg["k"], cfg["steps_per_epoch"], cfg["seed"],
+                           cfg["erase"])
     t0 = time.time()
     cbs, val = _callbacks(cfg, run_dir, net, val_x, val_y, t0)
     train_model.fit(batches, epochs=cfg["max_epochs"], callbacks=cbs, verbose=0)

@@ -260,6 +260,11 @@ class AugmentConfig:
         scale_range: random zoom relative to "longest side = size" (log-uniform).
         flip_prob: horizontal flip probability.
         photometric: apply :func:`_photometric`.
+        background_prob: probability that an image of ``background_sets`` is replaced by a random
+            window of it that holds no labelled face (a hard negative: streets, walls, hands, clothes
+            around real faces; the no-face scenes alone are few).
+        background_sets: sets whose photos have *every* face labelled (only their windows are safe
+            negatives; a one-face set's unlabelled bystanders are not).
     """
 
     size: int = 416
@@ -267,6 +272,8 @@ class AugmentConfig:
     scale_range: Tuple[float, float] = (0.5, 1.6)
     flip_prob: float = 0.5
     photometric: bool = True
+    background_prob: float = 0.0
+    background_sets: Tuple[str, ...] = ("facemask",)
 
 
 def make_example(images: Sequence[np.ndarray], boxes: Sequence[np.ndarray], rng: np.random.Generator,
@@ -304,6 +311,30 @@ def make_example(images: Sequence[np.ndarray], boxes: Sequence[np.ndarray], rng:
     if cfg.photometric:
         canvas = _photometric(canvas, rng)
     return canvas, faces.astype(np.float32), ignore.astype(np.float32)
+
+
+def background_window(img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
+                      tries: int = 10) -> Optional[np.ndarray]:
+    """A random window of ``img`` (25-60 % of its short side) clear of every face box grown by
+    25 %, or ``None`` when ``tries`` draws all touch a face."""
+    h, w = img.shape[:2]
+    grown = boxes.reshape(-1, 4).astype(np.float32).copy()
+    if len(grown):
+        bw, bh = grown[:, 2] - grown[:, 0], grown[:, 3] - grown[:, 1]
+        grown += np.stack([-bw, -bh, bw, bh], 1) * 0.25
+    for _ in range(tries):
+        side = rng.uniform(0.25, 0.6) * min(h, w)
+        ww = int(side * rng.uniform(0.8, 1.25))
+        hh = int(side)
+        if ww < 16 or hh < 16 or ww > w or hh > h:
+            continue
+        x0 = int(rng.integers(0, w - ww + 1))
+        y0 = int(rng.integers(0, h - hh + 1))
+        if len(grown) and np.any((grown[:, 0] < x0 + ww) & (grown[:, 2] > x0) & (grown[:, 1] < y0 + hh)
+                                 & (grown[:, 3] > y0)):
+            continue
+        return img[y0:y0 + hh, x0:x0 + ww]
+    return None
 
 
 def letterbox_example(img: np.ndarray, boxes: np.ndarray, size: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -354,7 +385,14 @@ def build_batch(seed: Tuple[int, ...], batch_size: int, samples=None, weights=No
         k = 4 if rng.random() < cfg.mosaic_prob else 1
         idx = rng.choice(len(samples), size=k, p=weights)
         imgs = [_load(samples[j].image_path) for j in idx]
-        img, faces, ignore = make_example(imgs, [samples[j].boxes for j in idx], rng, cfg)
+        bxs = [samples[j].boxes for j in idx]
+        if cfg.background_prob > 0:
+            for n, j in enumerate(idx):
+                if samples[j].set_name in cfg.background_sets and rng.random() < cfg.background_prob:
+                    win = background_window(imgs[n], bxs[n], rng)
+                    if win is not None:
+                        imgs[n], bxs[n] = win, np.zeros((0, 4), np.float32)
+        img, faces, ignore = make_example(imgs, bxs, rng, cfg)
         xs[i] = img
         ys[i] = assign_targets(faces, points, strides, ignore)
     return xs, ys

@@ -57,6 +57,7 @@ class TrainConfig:
         patience: early stopping on ``val_ap50`` (epochs without improvement).
         seed: seeds weights init and every augmented batch.
         workers: batch-building processes (0 = in the training process).
+        prefetch: batches built ahead (None: twice the workers, at least 8), so every worker stays busy.
         max_minutes: stop (keeping the best model) after this wall time; None = no limit.
         stop_epoch: stop after this many epochs while keeping the LR schedule of ``epochs``
             (reproduces a run that ``max_minutes`` cut short).
@@ -86,6 +87,7 @@ class TrainConfig:
     patience: int = 20
     seed: int = 0
     workers: int = 0
+    prefetch: Optional[int] = None
     max_minutes: Optional[float] = None
     stop_epoch: Optional[int] = None
     max_images: Optional[int] = None
@@ -113,8 +115,9 @@ class TrainConfig:
 
     def augment_config(self) -> AugmentConfig:
         d = dict(self.augment)
-        if "scale_range" in d:
-            d["scale_range"] = tuple(d["scale_range"])
+        for k in ("scale_range", "background_sets"):
+            if k in d:
+                d[k] = tuple(d[k])
         d.setdefault("size", self.model_config().input_size)
         return AugmentConfig(**d)
 
@@ -282,7 +285,7 @@ def train_detector(cfg: TrainConfig) -> str:
     val = validation_arrays(val_samples, aug_cfg.size)
 
     stream = BatchStream(train, cfg.batch_size, cfg.steps_per_epoch, aug_cfg, seed=cfg.seed, workers=cfg.workers,
-                         set_weights=cfg.set_weights)
+                         set_weights=cfg.set_weights, prefetch=cfg.prefetch or max(8, 2 * cfg.workers))
     dataset = _keras_dataset(stream)
 
     model = build_face_detector(model_cfg)
