@@ -276,8 +276,8 @@ def build_crop_cache(items: Sequence[CropItem], cropper: FaceCropper, cache_root
                      strict: bool = False, progress_every: int = 200) -> CropCache:
     """Crop every photo once into ``cache_root/<name>-<hash>/`` (reused when it exists).
 
-    The hash covers the photo list, given boxes and crop/detector config, so changing any of them
-    builds a new cache. An interrupted build resumes where it stopped.
+    The hash covers the photo list, given boxes, crop/detector config and the detector's weights,
+    so changing any of them builds a new cache. An interrupted build resumes where it stopped.
 
     Args:
         items: the photos.
@@ -292,7 +292,14 @@ def build_crop_cache(items: Sequence[CropItem], cropper: FaceCropper, cache_root
     """
     items = list(items)
     cfg = cropper.config() if any(it.box is None for it in items) else {**cropper.crop_config(), "detector": None}
-    folder = os.path.join(cache_root, f"{name}-{_cache_key(items, cfg)}")
+    key_cfg = cfg
+    if cfg.get("detector") is not None:
+        from ..recognition.dataset import _model_signature
+
+        # The detector's weights too: a retrained model with the same name and threshold must not
+        # reuse the old model's crops.
+        key_cfg = {**cfg, "detector_weights": _model_signature(cropper.detector)}
+    folder = os.path.join(cache_root, f"{name}-{_cache_key(items, key_cfg)}")
     meta_path = os.path.join(folder, "meta.json")
     n, c = len(items), (1 if cropper.color == "gray" else 3)
     done = 0

@@ -46,6 +46,10 @@ class FoundFaces:
         return self.detections[0] if self.detections else None
 
 
+#: share of a rotated-pass box that must lie on the photo's own pixels (not the filled corners).
+MIN_REAL_PIXELS = 0.8
+
+
 def _rotate(bgr: np.ndarray, degrees: float) -> Tuple[np.ndarray, np.ndarray]:
     h, w = bgr.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), degrees, 1.0)
@@ -72,6 +76,9 @@ class FaceFinder:
             ``score_threshold``.
         **detector_kw: options for ``make_detector`` when ``detector`` is a name.
     """
+
+    #: changes whenever what ``find`` returns for the same detector output changes (caches key on it).
+    VERSION = 2  # 2: rotated passes ignore boxes on the filled-in corners
 
     def __init__(self, detector="default", retry: bool = True, min_score: float = 0.0, main: str = "score",
                  fallback_score: Optional[float] = None, **detector_kw) -> None:
@@ -143,8 +150,16 @@ class FaceFinder:
     def _rotated(self, bgr: np.ndarray, degrees: float) -> List[Detection]:
         rot, m = _rotate(bgr, degrees)
         inv = cv2.invertAffineTransform(m)
+        h, w = bgr.shape[:2]
+        # Which pixels of the rotated copy are the photo's own (not the replicated border streaks
+        # that fill its corners): a box mostly on those streaks is not a face of the photo.
+        valid = cv2.warpAffine(np.ones((h, w), np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         out = []
         for d in self._detect(rot):
+            x1, y1, x2, y2 = (int(round(v)) for v in d.box.clip(w, h).as_xyxy())
+            if x2 <= x1 or y2 <= y1 or valid[y1:y2, x1:x2].mean() < MIN_REAL_PIXELS:
+                continue
             cx, cy = d.box.center
             # Same-size box around the face centre mapped back: the landmark predictor copes
             # with the +-20 degree tilt left in it.
