@@ -69,16 +69,12 @@ def _cached(key: str, compute):
 
 
 def detector_id(detector) -> str:
-    """``describe()`` plus the size and mtime of its model file: retrained weights under the same
-    name must not reuse cached detections."""
-    out = detector.describe()
-    for attr in ("model_path", "path"):
-        p = getattr(detector, attr, None)
-        if isinstance(p, str) and os.path.isfile(p):
-            st = os.stat(p)
-            out += f" [{os.path.basename(p)} {st.st_size} B {int(st.st_mtime)}]"
-            break
-    return out
+    """``describe()`` plus the hash of its model file: retrained weights under the same name must
+    not reuse cached detections."""
+    from face_tracker_core.infer.base import weights_signature
+
+    sig = weights_signature(detector)
+    return f"{detector.describe()} [{sig[:16]}]" if sig else detector.describe()
 
 
 def scene_detections(scn: mot.Scenario, detector) -> List[List[List[float]]]:

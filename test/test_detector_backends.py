@@ -76,3 +76,19 @@ def test_dlib_hog_finds_a_celeba_face(shared_data):
         dets = det.detect(img)
         hits += bool(dets) and max(d.box.iou(gt) for d in dets) >= 0.3
     assert hits >= 2
+
+
+def test_weights_signature_follows_the_model_file(tmp_path):
+    """Caches of detector output key on it: new weights under the same file name give a new key."""
+    from types import SimpleNamespace
+
+    from face_tracker_core.infer.base import weights_signature
+
+    f = tmp_path / "detector.tflite"
+    f.write_bytes(b"weights v1")
+    det = SimpleNamespace(model_path=str(f))
+    first = weights_signature(det)
+    assert first == weights_signature(det) and len(first) == 40
+    f.write_bytes(b"weights v2")
+    assert weights_signature(det) != first
+    assert weights_signature(SimpleNamespace()) == ""  # e.g. Haar: no file of ours

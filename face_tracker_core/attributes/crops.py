@@ -294,11 +294,11 @@ def build_crop_cache(items: Sequence[CropItem], cropper: FaceCropper, cache_root
     cfg = cropper.config() if any(it.box is None for it in items) else {**cropper.crop_config(), "detector": None}
     key_cfg = cfg
     if cfg.get("detector") is not None:
-        from ..recognition.dataset import _model_signature
+        from ..infer.base import weights_signature
 
         # The detector's weights too: a retrained model with the same name and threshold must not
         # reuse the old model's crops.
-        key_cfg = {**cfg, "detector_weights": _model_signature(cropper.detector)}
+        key_cfg = {**cfg, "detector_weights": weights_signature(cropper.detector)}
     folder = os.path.join(cache_root, f"{name}-{_cache_key(items, key_cfg)}")
     meta_path = os.path.join(folder, "meta.json")
     n, c = len(items), (1 if cropper.color == "gray" else 3)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import abc
+import hashlib
 import logging
+import os
 from typing import Callable, Dict, List
 
 import numpy as np
@@ -40,6 +42,23 @@ class FaceDetector(abc.ABC):
 
 
 _BACKENDS: Dict[str, Callable[..., FaceDetector]] = {}
+
+
+def weights_signature(detector) -> str:
+    """SHA-1 of a detector's model file (``""`` for detectors without one, e.g. Haar).
+
+    Caches of detector output key on it: a retrained model under the same file name and threshold
+    must not reuse the old model's boxes.
+    """
+    for attr in ("model_path", "path"):
+        path = getattr(detector, attr, None)
+        if isinstance(path, str) and os.path.isfile(path):
+            h = hashlib.sha1()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            return h.hexdigest()
+    return ""
 
 
 def register_backend(name: str):

@@ -168,19 +168,6 @@ def default_cache_dir() -> str:
     return os.environ.get("FACE_TRACKER_CACHE", os.path.join("runs", "cache", "recognition"))
 
 
-def _model_signature(detector) -> str:
-    """SHA-1 of the detector's model file (``""`` for detectors without one, e.g. Haar)."""
-    for attr in ("model_path", "path"):
-        path = getattr(detector, attr, None)
-        if isinstance(path, str) and os.path.isfile(path):
-            h = hashlib.sha1()
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            return h.hexdigest()
-    return ""
-
-
 class FaceCache:
     """Detections (all boxes, main face first) and 5-point landmarks (main face) per photo, in JSON.
 
@@ -196,11 +183,12 @@ class FaceCache:
         self.finder = finder
         from .align import FaceAligner
 
+        from ..infer.base import weights_signature
         from .faces import FaceFinder
 
         # The detector's weights are part of the key: a retrained model under the same file name and
         # threshold must not reuse the old model's boxes.
-        tag = hashlib.sha1(f"{finder.describe()}|{_model_signature(finder.detector)}|finder-v{FaceFinder.VERSION}|"
+        tag = hashlib.sha1(f"{finder.describe()}|{weights_signature(finder.detector)}|finder-v{FaceFinder.VERSION}|"
                            f"landmarks-v{FaceAligner.VERSION}".encode()).hexdigest()[:10]
         self.path = os.path.join(cache_dir or default_cache_dir(), f"faces-{tag}.json")
         self._data: Dict[str, dict] = {}
