@@ -12,6 +12,8 @@ import logging
 import os
 from typing import Dict, List, Sequence, Tuple
 
+from ..digest import file_digest
+
 log = logging.getLogger(__name__)
 
 #: percent of each set held out as (test, val); the rest is train. ``noface`` keeps a larger
@@ -67,8 +69,7 @@ def unsplit_duplicates(paths: Sequence[str], splits: Sequence[str]) -> List[str]
     groups: Dict[str, List[int]] = {}
     for i, p in enumerate(paths):
         try:
-            with open(p, "rb") as fh:
-                digest = hashlib.sha1(fh.read()).hexdigest()
+            digest = file_digest(p)
         except OSError:
             continue
         groups.setdefault(digest, []).append(i)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import hashlib
 import logging
 import os
 from typing import Callable, Dict, List
@@ -50,14 +49,12 @@ def weights_signature(detector) -> str:
     Caches of detector output key on it: a retrained model under the same file name and threshold
     must not reuse the old model's boxes.
     """
+    from ..digest import file_digest
+
     for attr in ("model_path", "path"):
         path = getattr(detector, attr, None)
         if isinstance(path, str) and os.path.isfile(path):
-            h = hashlib.sha1()
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            return h.hexdigest()
+            return file_digest(path)
     return ""
 
 

@@ -181,14 +181,12 @@ class FaceCache:
 
     def __init__(self, finder, cache_dir: Optional[str] = None) -> None:
         self.finder = finder
-        from .align import FaceAligner
-
         from ..infer.base import weights_signature
-        from .faces import FaceFinder
+        from .align import FaceAligner
 
         # The detector's weights are part of the key: a retrained model under the same file name and
         # threshold must not reuse the old model's boxes.
-        tag = hashlib.sha1(f"{finder.describe()}|{weights_signature(finder.detector)}|finder-v{FaceFinder.VERSION}|"
+        tag = hashlib.sha1(f"{finder.describe()}|{weights_signature(finder.detector)}|finder-v{finder.VERSION}|"
                            f"landmarks-v{FaceAligner.VERSION}".encode()).hexdigest()[:10]
         self.path = os.path.join(cache_dir or default_cache_dir(), f"faces-{tag}.json")
         self._data: Dict[str, dict] = {}

@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import ModelLoadError
 from ..infer.landmarks import load_dlib_model
 from .align import FaceAligner
-from .embedders import Embedder, file_digest, l2_normalize, register_embedder
+from ..digest import file_digest
+from .embedders import Embedder, l2_normalize, register_embedder
 
 _LOCK = threading.Lock()  # dlib's network object is not re-entrant
 
@@ -55,7 +56,7 @@ class DlibEmbedder(Embedder):
         self._model = load_dlib_model(path, dlib.face_recognition_model_v1, "dlib face recognition model")
         self.jitters = int(jitters)
         self.flip = bool(flip)
-        self.model_id = f"dlib-resnet-v1:{file_digest(path)}"
+        self.model_id = f"dlib-resnet-v1:{file_digest(path, 12)}"
 
     def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:

@@ -9,7 +9,6 @@ the cosine similarity mapped to a score in [0, 1] (``(1 + cos) / 2``: 1 = identi
 from __future__ import annotations
 
 import abc
-import hashlib
 import logging
 import os
 import time
@@ -47,15 +46,6 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if np.ndim(b) == 1:
         return s[:, 0]
     return s
-
-
-def file_digest(path: str, n: int = 12) -> str:
-    """First ``n`` hex digits of the file's SHA-1 (identifies trained weights in model ids)."""
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:n]
 
 
 class Embedder(abc.ABC):

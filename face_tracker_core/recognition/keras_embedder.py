@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import ModelLoadError
 from .align import FaceAligner
-from .embedders import ASSETS, Embedder, file_digest, l2_normalize, register_embedder
+from ..digest import file_digest
+from .embedders import ASSETS, Embedder, l2_normalize, register_embedder
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class KerasEmbedder(Embedder):
         self.flip = bool(card.get("flip", True) if flip is None else flip)
         self.batch_size = int(batch_size)
         self.default_threshold = float(card.get("threshold", 0.75))
-        self.model_id = f"{name}:{file_digest(path)}"
+        self.model_id = f"{name}:{file_digest(path, 12)}"
         self._lock = threading.Lock()
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
