@@ -53,6 +53,23 @@ def test_default_model_on_empty_and_odd_frames():
             assert 0 <= d.box.x1 <= d.box.x2 <= shape[1] and 0 <= d.box.y1 <= d.box.y2 <= shape[0]
 
 
+@pytest.mark.skipif(not os.path.isfile(default_mod.DEFAULT_MODEL), reason="no shipped detector")
+def test_nms_iou_is_the_one_that_runs(caplog, shared_data):
+    """``nms_iou`` applies to ``.keras`` files; an exported graph has its NMS built in, so the
+    value is refused with a warning, and ``describe()`` (which keys caches of detector output)
+    always names the NMS that runs."""
+    keras_file = os.path.join(default_mod.ASSETS, "detector.keras")
+    loose = make_detector("default", model_path=keras_file, nms_iou=0.9, score_threshold=0.05)
+    strict = make_detector("default", model_path=keras_file, nms_iou=0.2, score_threshold=0.05)
+    assert "NMS IoU 0.90" in loose.describe() and "NMS IoU 0.20" in strict.describe()
+    img = _celeba_test_images(shared_data, 1)[0][0]
+    assert len(loose.detect(img)) > len(strict.detect(img))   # overlapping weak boxes survive IoU 0.9
+    with caplog.at_level(logging.WARNING):
+        exported = make_detector("default", nms_iou=0.9)
+    assert "NMS IoU 0.45" in exported.describe()
+    assert any("nms_iou=0.90 is ignored" in r.getMessage() for r in caplog.records)
+
+
 def test_default_falls_back_to_haar_with_warning_only_when_absent(monkeypatch, caplog, tmp_path):
     monkeypatch.setattr(default_mod, "DEFAULT_MODEL", str(tmp_path / "absent.tflite"))
     with caplog.at_level(logging.WARNING):

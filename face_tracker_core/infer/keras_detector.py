@@ -216,6 +216,12 @@ class KerasFaceDetector(FaceDetector):
         self.input_size = int(input_size or cfg.input_size)
         self.runtime = open_runtime(model_path, num_threads, float(nms_iou or cfg.nms_iou), cfg.max_detections)
         self.name = self.runtime.kind
+        # The NMS that actually runs: exported graphs carry the one they were exported with.
+        self.nms_iou = float(nms_iou or cfg.nms_iou) if self.runtime.kind == "keras" else float(cfg.nms_iou)
+        if nms_iou and abs(float(nms_iou) - self.nms_iou) > 1e-9:
+            log.warning("%s: NMS (IoU %.2f) is part of the exported %s graph; nms_iou=%.2f is ignored "
+                        "(export again with that value, or load the .keras file)",
+                        model_path, self.nms_iou, self.runtime.kind, float(nms_iou))
         self.last_ms = 0.0
 
     def detect(self, bgr: np.ndarray) -> List[Detection]:
@@ -236,4 +242,4 @@ class KerasFaceDetector(FaceDetector):
 
     def describe(self) -> str:
         return (f"{self.runtime.kind}({os.path.basename(self.model_path)}, input {self.input_size}px, "
-                f"threshold {self.score_threshold:.2f})")
+                f"threshold {self.score_threshold:.2f}, NMS IoU {self.nms_iou:.2f})")
