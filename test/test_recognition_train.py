@@ -93,6 +93,50 @@ def test_train_cli_writes_run_folder_and_model_loads_back(tiny_crops, tmp_path):
     np.testing.assert_allclose(emb.embed_aligned(crops), embed_crops(net, crops, flip=True), atol=1e-5)
 
 
+def test_fine_tune_from_init_with_weight_averaging(tiny_crops, tmp_path):
+    """--init starts from a trained run, --swa-start averages epoch ends; the kept weights are the
+    best on validation among the start, every epoch and every running average, so never worse
+    than the start."""
+    import csv
+
+    from face_tracker_core.cli.train_embedder import main
+    from face_tracker_core.errors import DataError
+    from face_tracker_core.recognition.train import (center_crop, embed_crops, load_crops,
+                                                     pair_separability, selection_score, train_embedder)
+
+    common = ["--model", "facenet", "--crops", tiny_crops, "--runs", str(tmp_path), "--steps-per-epoch", "2",
+              "--p", "4", "--k", "3", "--width", "0.25", "--time-budget", "600"]
+    assert main(common + ["--name", "a", "--max-epochs", "1"]) == 0
+    start = str(tmp_path / "embedder" / "a" / "model.keras")
+    assert main(common + ["--name", "b", "--max-epochs", "3", "--init", start, "--schedule", "constant",
+                          "--lr", "1e-3", "--swa-start", "1"]) == 0
+    run = tmp_path / "embedder" / "b"
+    with open(run / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    assert rows[0]["swa_val_acc"] == "nan" and 0 < float(rows[1]["swa_val_acc"]) <= 1 and float(rows[2]["swa_val_acc"]) > 0
+    assert all(abs(float(r["lr"]) - 1e-3) < 1e-9 for r in rows[1:])  # constant after the warm-up
+    card = json.loads((run / "model.json").read_text())
+    assert card["init"] == start and card["selected"]
+    d = load_crops(tiny_crops)
+    va = d["split"] == "val"
+    import keras
+
+    def val_score(path):
+        net = keras.saving.load_model(path, compile=False)
+        return selection_score(pair_separability(embed_crops(net, center_crop(d["images"][va], 48)), d["label"][va]))
+
+    assert val_score(str(run / "model.keras")) >= val_score(start) - 1e-6
+    # A file of another network, or no file, is refused with its name.
+    for bad in (str(tmp_path / "missing.keras"), os.path.join(os.path.dirname(__file__), "..", "face_tracker_core",
+                                                               "assets", "embedder_siamese.keras")):
+        with pytest.raises(DataError, match=os.path.basename(bad)):
+            train_embedder(tiny_crops, str(tmp_path / "c"), width=0.25, p=4, k=3, max_epochs=1,
+                           steps_per_epoch=1, init=bad)
+    with pytest.raises(ValueError, match="schedule"):
+        train_embedder(tiny_crops, str(tmp_path / "c"), schedule="linear")
+
+
 @pytest.mark.slow
 def test_siamese_training_runs(tiny_crops, tmp_path):
     from face_tracker_core.cli.train_embedder import main

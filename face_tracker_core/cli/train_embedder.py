@@ -44,6 +44,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=None, help="AdamW decoupled weight decay")
     p.add_argument("--erase", type=float, default=None, help="random-erasing probability per training view")
     p.add_argument("--filters", default=None, help="siamese tower channels per block, e.g. 16,32,64,128")
+    p.add_argument("--init", default=None, metavar="PATH",
+                   help="start from these weights (an embedder .keras, e.g. the shipped one, or a .weights.h5)")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default=None,
+                   help="learning rate over the time budget (default cosine; constant for fine-tuning / --swa-start)")
+    p.add_argument("--swa-start", type=int, default=None, metavar="EPOCH",
+                   help="average the weights of every epoch end from this epoch (0-based) on (SWA); "
+                        "the average competes with the single epochs on validation")
     p.add_argument("--input-size", type=int, default=112)
     p.add_argument("--padding", type=float, default=0.2, help="alignment padding of the network crop")
     p.add_argument("--seed", type=int, default=None)
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
                          max_epochs=args.max_epochs, steps_per_epoch=args.steps_per_epoch, p=args.p,
                          k=args.k, lr=args.lr, width=args.width, margin=args.margin, seed=args.seed,
                          dropout=args.dropout, weight_decay=args.weight_decay, erase=args.erase,
+                         init=args.init, schedule=args.schedule, swa_start=args.swa_start,
                          filters=[int(f) for f in args.filters.split(",")] if args.filters else None)
     print(f"{args.model}: {res}")
     return _ship(args, res)

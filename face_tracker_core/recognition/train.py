@@ -52,6 +52,9 @@ DEFAULTS: Dict = {
     "seed": 0,
     "flip": True,             # card: test-time flip averaging
     "erase": 0.0,             # random-erasing probability per training view (occlusion robustness)
+    "init": None,             # start from this embedder (.keras file or .weights.h5 of the same network)
+    "schedule": "cosine",     # "cosine" over the budget, or "constant" (fine-tuning / weight averaging)
+    "swa_start": -1,          # from this epoch on, average the weights of every epoch end (SWA); -1 = off
 }
 
 
@@ -251,6 +254,13 @@ def pair_separability(emb: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
     return {"val_acc": bal_acc, "val_auc": roc_auc(s, y)}
 
 
+def selection_score(m: Dict[str, float]) -> float:
+    """What picks the kept weights: validation ROC AUC, or the pair accuracy where the AUC is
+    undefined (validation people without an impostor or genuine pair)."""
+    auc = m.get("val_auc", float("nan"))
+    return float(auc) if math.isfinite(auc) else float(m.get("val_acc", -1.0))
+
+
 def _callbacks(cfg: Dict, run_dir: str, net, val_x, val_y, t0: float):
     import keras
 
@@ -260,7 +270,10 @@ def _callbacks(cfg: Dict, run_dir: str, net, val_x, val_y, t0: float):
         def on_epoch_begin(self, epoch, logs=None):
             f = min(1.0, (time.time() - t0) / cfg["time_budget_s"])
             w = cfg["warmup"]
-            lr = cfg["lr"] * (f / w if f < w else 0.5 * (1 + math.cos(math.pi * (f - w) / (1 - w))))
+            if cfg["schedule"] == "constant":
+                lr = cfg["lr"] * (f / w if f < w else 1.0)
+            else:
+                lr = cfg["lr"] * (f / w if f < w else 0.5 * (1 + math.cos(math.pi * (f - w) / (1 - w))))
             self.model.optimizer.learning_rate.assign(max(lr, cfg["lr"] * 1e-3))
 
         def on_epoch_end(self, epoch, logs=None):
@@ -271,23 +284,59 @@ def _callbacks(cfg: Dict, run_dir: str, net, val_x, val_y, t0: float):
                 self.model.stop_training = True
 
     class Validate(keras.callbacks.Callback):
-        """Pair separability of held-out people; keeps the best weights."""
+        """Pair separability of the validation people; keeps the best weights.
+
+        With ``swa_start >= 0`` it also keeps the running average of the weights of every epoch
+        end from that epoch on (stochastic weight averaging, Izmailov et al. 2018: the average of
+        the points a constant-LR run wanders through generalises better than any one of them;
+        batch-norm statistics are averaged with the rest) and scores that average too. When
+        training starts from ``init``, the starting weights are scored first, so the run can
+        never hand back something worse on validation than what it started from.
+        """
 
         def __init__(self):
             super().__init__()
-            self.best, self.best_weights = -1.0, None
+            self.best, self.best_weights, self.best_source = -1.0, None, None
+            self.swa, self.swa_n = None, 0
+
+        def _score(self, weights, source, logs, prefix=""):
+            m = pair_separability(embed_crops(net, val_x, cfg["flip"]), val_y)
+            if logs is not None:
+                logs.update({prefix + k: v for k, v in m.items()})
+            key = selection_score(m)
+            if key > self.best:
+                self.best, self.best_weights, self.best_source = key, weights, source
+                # On disk too: a crash later in the run must not lose the training.
+                net.save_weights(os.path.join(run_dir, "best.weights.h5"))
+            return m
+
+        def on_train_begin(self, logs=None):
+            if cfg["init"] and len(val_x):
+                m = self._score(net.get_weights(), "init", None)
+                log.info("start (%s): val_acc %.4f val_auc %.4f", cfg["init"], m["val_acc"], m["val_auc"])
 
         def on_epoch_end(self, epoch, logs=None):
             if len(val_x) == 0 or logs is None:
                 return
-            m = pair_separability(embed_crops(net, val_x, cfg["flip"]), val_y)
-            logs.update(m)
-            if m["val_auc"] > self.best:
-                self.best, self.best_weights = m["val_auc"], net.get_weights()
-                # On disk too: a crash later in the run must not lose the training.
-                net.save_weights(os.path.join(run_dir, "best.weights.h5"))
-            log.info("epoch %d: loss %.4f val_acc %.4f val_auc %.4f (%.0f s)", epoch + 1,
-                     logs.get("loss", float("nan")), m["val_acc"], m["val_auc"], time.time() - t0)
+            current = net.get_weights()
+            m = self._score(current, f"epoch {epoch + 1}", logs)
+            msg = ""
+            if cfg["swa_start"] >= 0:  # the CSV logger fixes its columns at the first epoch
+                logs.update(swa_val_acc=float("nan"), swa_val_auc=float("nan"))
+            if 0 <= cfg["swa_start"] <= epoch:
+                self.swa_n += 1
+                if self.swa is None:
+                    self.swa = [np.array(w, np.float64) for w in current]
+                else:
+                    for a, w in zip(self.swa, current):
+                        a += (w - a) / self.swa_n
+                avg = [a.astype(w.dtype) for a, w in zip(self.swa, current)]
+                net.set_weights(avg)
+                ms = self._score(avg, f"SWA of epochs {cfg['swa_start'] + 1}-{epoch + 1}", logs, "swa_")
+                net.set_weights(current)  # training goes on from its own weights
+                msg = f" | SWA of {self.swa_n}: val_acc {ms['val_acc']:.4f} val_auc {ms['val_auc']:.4f}"
+            log.info("epoch %d: loss %.4f val_acc %.4f val_auc %.4f (%.0f s)%s", epoch + 1,
+                     logs.get("loss", float("nan")), m["val_acc"], m["val_auc"], time.time() - t0, msg)
 
     sched, val = Schedule(), Validate()
     cbs = [sched, val, keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics.csv"))]
@@ -404,6 +453,27 @@ def plot_metrics(csv_path: str, png_path: str, title: str = "") -> None:
 # Entry point
 # ------------------------------------------------------------------------------------------------
 
+def load_init_weights(net, path: str) -> None:
+    """Copy the weights of ``path`` (a saved embedder ``.keras`` or a ``.weights.h5``) into ``net``.
+
+    Raises:
+        DataError: the file is missing, unreadable or holds another architecture.
+    """
+    import keras
+
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: init weights not found")
+    try:
+        if path.endswith(".weights.h5"):
+            net.load_weights(path)
+        else:
+            src = keras.saving.load_model(path, compile=False)
+            net.set_weights(src.get_weights())
+    except Exception as e:  # keras raises ValueError / OSError / KeyError depending on the damage
+        raise DataError(f"{path}: cannot be used as init weights of this network "
+                        f"({type(e).__name__}: {str(e)[:200]})") from e
+
+
 def save_uncompiled(net, path: str) -> None:
     """Save ``net`` without optimizer state or loss (the shipped file holds weights only, a third
     of what a compiled save holds, and loads without our custom loss functions)."""
@@ -429,6 +499,8 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
     if unknown:
         raise ValueError(f"unknown training options: {sorted(unknown)}")
     cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if cfg["schedule"] not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {cfg['schedule']!r}")
     os.makedirs(run_dir, exist_ok=True)
     data = load_crops(crops_path)
     meta = data["meta"]
@@ -464,6 +536,8 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
         loss = balanced_pair_bce
     else:
         raise ValueError(f"unknown model '{cfg['model']}' (facenet or siamese)")
+    if cfg["init"]:
+        load_init_weights(net, cfg["init"])
     log.info("%s: %d parameters, %d training faces of %d people, backend %s", cfg["model"],
              net.count_params(), len(y_tr), cfg["train_people"], cfg["backend"])
     opt = keras.optimizers.AdamW(learning_rate=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -475,7 +549,9 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
     train_model.fit(batches, epochs=cfg["max_epochs"], callbacks=cbs, verbose=0)
     train_s = time.time() - t0
     if val.best_weights is not None:
+        log.info("keeping the weights of %s (validation score %.4f)", val.best_source, val.best)
         net.set_weights(val.best_weights)
+    cfg["selected"] = val.best_source
     head = None
     if cfg["model"] == "siamese":
         from .siamese import head_params
@@ -495,6 +571,7 @@ def _write_model(net, cfg: Dict, meta: Dict, run_dir: str, val_x: np.ndarray, va
             "dim": cfg["dim"], "flip": cfg["flip"], "params": int(net.count_params()),
             "train_seconds": round(train_s, 1), "train_people": cfg["train_people"],
             "train_faces": cfg["train_faces"], "val": final, "backend": cfg["backend"],
+            "init": cfg.get("init"), "selected": cfg.get("selected"),
             "loss": "triplet_semihard" if cfg["model"] == "facenet" else "balanced_pair_bce",
             "data": meta.get("root"), "licence": "CelebA: non-commercial research only"}
     if cfg["model"] == "siamese":
