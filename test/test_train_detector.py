@@ -82,6 +82,55 @@ def test_background_windows_hold_no_face(shared_data):
     assert empty_bg >= 3 and empty_bg > empty_plain, (empty_bg, empty_plain)
 
 
+def test_occluding_heads_keep_whole_face_labels(shared_data):
+    """occlusion_prob: a copy of a real labelled head is pasted partly over a face; the hidden
+    face keeps its whole box (amodal) while half of it shows, else becomes ignore; the pasted
+    head is labelled; off = the batches are exactly those of before."""
+    import cv2
+
+    from face_tracker_core.train.detector_data import letterbox_example, paste_occluding_head
+
+    samples = [s for s in load_detection_set(shared_data("detection", "celeba_one_face")) if s.split == "train"][:12]
+    kept = pasted = 0
+    for i, smp in enumerate(samples):
+        canvas, boxes = letterbox_example(cv2.imread(smp.image_path), smp.boxes, 416)
+        for seed in range(4):
+            out, faces, ignore = paste_occluding_head(canvas, boxes, np.zeros((0, 4), np.float32),
+                                                      np.random.default_rng([i, seed]))
+            b = boxes[0].astype(int)
+            changed = np.abs(out.astype(int) - canvas.astype(int)).sum(axis=2) > 30
+            frac = changed[b[1]:b[3], b[0]:b[2]].mean()
+            whole = any(np.allclose(f, boxes[0]) for f in faces)
+            # the face is either still labelled whole (and mostly visible) or ignored (hidden)
+            assert whole != any(np.allclose(g, boxes[0]) for g in ignore)
+            if whole:
+                kept += 1
+                assert frac < 0.6
+            others = [f for f in faces if not np.allclose(f, boxes[0])]
+            assert len(others) <= 1
+            if others:
+                pasted += 1
+                p = others[0]
+                assert abs((p[2] - p[0]) / (b[2] - b[0]) - 1.0) <= 0.3   # a head of the same size
+                assert 0 <= p[0] < p[2] <= 416 and 0 <= p[1] < p[3] <= 416
+                assert changed[int(p[1]):int(p[3]), int(p[0]):int(p[2])].mean() > 0.2   # drawn where labelled
+            assert frac > 0.0 or not others
+    n = 4 * len(samples)
+    assert kept >= 0.8 * n and pasted >= 0.4 * n, (kept, pasted, n)
+
+    w = sampling_weights(samples)
+    cfg = dict(size=256, mosaic_prob=0.0, scale_range=(1.0, 1.0))
+    off = build_batch((2, 0, 0), 4, samples, w, AugmentConfig(**cfg))
+    same = build_batch((2, 0, 0), 4, samples, w, AugmentConfig(**cfg, occlusion_prob=0.0))
+    on = build_batch((2, 0, 0), 4, samples, w, AugmentConfig(**cfg, occlusion_prob=1.0))
+    np.testing.assert_array_equal(off[0], same[0])
+
+    def faces(y):  # distinct face boxes the targets point at
+        return sum(len(np.unique(t[t[:, 0] == 1, 1:], axis=0)) for t in y)
+
+    assert faces(on[1]) > faces(off[1])
+
+
 @pytest.mark.slow
 def test_train_your_own_chain_at_toy_size(tmp_path, shared_data):
     """label (auto, default detector) -> train -> export -> load as the node would, on real photos."""
