@@ -214,10 +214,11 @@ class KerasFaceDetector(FaceDetector):
         self.model_path = model_path
         self.score_threshold = float(cfg.score_threshold if score_threshold is None else score_threshold)
         self.input_size = int(input_size or cfg.input_size)
-        self.runtime = open_runtime(model_path, num_threads, float(nms_iou or cfg.nms_iou), cfg.max_detections)
+        requested = float(nms_iou or cfg.nms_iou)
+        self.runtime = open_runtime(model_path, num_threads, requested, cfg.max_detections)
         self.name = self.runtime.kind
         # The NMS that actually runs: exported graphs carry the one they were exported with.
-        self.nms_iou = float(nms_iou or cfg.nms_iou) if self.runtime.kind == "keras" else float(cfg.nms_iou)
+        self.nms_iou = requested if self.runtime.kind == "keras" else float(cfg.nms_iou)
         if nms_iou and abs(float(nms_iou) - self.nms_iou) > 1e-9:
             log.warning("%s: NMS (IoU %.2f) is part of the exported %s graph; nms_iou=%.2f is ignored "
                         "(export again with that value, or load the .keras file)",

@@ -218,16 +218,25 @@ def _paste(canvas, boxes_out, ignore_out, img, boxes, region, rng, min_visible=0
     b = boxes.copy()
     b[:, [0, 2]] += dx0 - sx0
     b[:, [1, 3]] += dy0 - sy0
+    keep, ign = _clip_boxes(b, (dx0, dy0, dx0 + cw, dy0 + ch), min_visible)
+    boxes_out.append(keep)
+    ignore_out.append(ign)
+
+
+def _clip_boxes(b: np.ndarray, region, min_visible: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Clip ``(N, 4)`` boxes to ``region`` (x0, y0, x1, y1): ``(faces, ignore)`` — boxes keeping at
+    least ``min_visible`` of their area (and ``MIN_FACE`` pixels) stay faces, the others that
+    still show more than 5 % become ignore regions, the rest are dropped."""
+    x0, y0, x1, y1 = region
     clipped = b.copy()
-    clipped[:, [0, 2]] = np.clip(b[:, [0, 2]], dx0, dx0 + cw)
-    clipped[:, [1, 3]] = np.clip(b[:, [1, 3]], dy0, dy0 + ch)
+    clipped[:, [0, 2]] = np.clip(b[:, [0, 2]], x0, x1)
+    clipped[:, [1, 3]] = np.clip(b[:, [1, 3]], y0, y1)
     area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     vis = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
     frac = vis / np.maximum(area, 1e-6)
     side = np.maximum(clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1])
     keep = (frac >= min_visible) & (side >= MIN_FACE)
-    boxes_out.append(clipped[keep])
-    ignore_out.append(clipped[~keep & (frac > 0.05)])
+    return clipped[keep], clipped[~keep & (frac > 0.05)]
 
 
 def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -385,18 +394,10 @@ def paste_occluding_head(canvas: np.ndarray, faces: np.ndarray, ignore: np.ndarr
         ix1, iy1, ix2, iy2 = int(max(0, bx1)), int(max(0, by1)), int(np.ceil(min(size_w, bx2))), int(np.ceil(min(size_h, by2)))
         area = max(1, (ix2 - ix1) * (iy2 - iy1))
         keep[k] = 1.0 - covered[iy1:iy2, ix1:ix2].sum() / area >= min_visible
-    new_faces, new_ignore = [faces[keep]], [ignore, faces[~keep]]
-    pasted = face_p + np.array([ox, oy, ox, oy], np.float64)
-    clipped = pasted.copy()
-    clipped[[0, 2]] = np.clip(pasted[[0, 2]], 0, size_w)
-    clipped[[1, 3]] = np.clip(pasted[[1, 3]], 0, size_h)
-    inside = ((clipped[2] - clipped[0]) * (clipped[3] - clipped[1])) / max(1e-6, (pasted[2] - pasted[0]) * (pasted[3] - pasted[1]))
-    if inside >= 0.6 and max(clipped[2] - clipped[0], clipped[3] - clipped[1]) >= MIN_FACE:
-        new_faces.append(clipped[None])
-    elif inside > 0.05:
-        new_ignore.append(clipped[None])
-    return (out, np.concatenate(new_faces).astype(np.float32),
-            np.concatenate([b.reshape(-1, 4) for b in new_ignore]).astype(np.float32))
+    # The pasted head's own face: labelled when at least 60 % of it is inside the crop.
+    pasted_face, pasted_ignore = _clip_boxes((face_p + np.array([ox, oy, ox, oy]))[None], (0, 0, size_w, size_h), 0.6)
+    return (out, np.concatenate([faces[keep], pasted_face]).astype(np.float32),
+            np.concatenate([ignore.reshape(-1, 4), faces[~keep], pasted_ignore]).astype(np.float32))
 
 
 def background_window(img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
