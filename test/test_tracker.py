@@ -150,6 +150,44 @@ def test_low_score_detections_extend_tracks_but_never_start_them():
     assert tr2.update([det(50, 50, score=0.05)], 1.0) == []   # below low_score: ignored
 
 
+def _walk_behind_two(tr):
+    """C walks left behind B then A; while it is hidden the detector boxes the gap between A and B
+    (a weaker box covering half of each, as a detector trained on partly hidden faces does)."""
+    c_ids, gap_ids = set(), set()
+    for k in range(45):
+        xc = 520 - 10.0 * k
+        hidden = 180 < xc < 380
+        dets = [det(230, 200, 80), det(330, 200, 80),
+                det(280, 200, 80, score=0.6) if hidden else det(xc, 205, 76)]
+        for t in tr.update(dets, k / FPS):
+            if hidden and abs(t.box.center[0] - 280) < 15:
+                gap_ids.add(t.track_id)
+            elif not hidden and abs(t.box.center[0] - xc) < 20:
+                c_ids.add(t.track_id)
+    return c_ids, gap_ids
+
+
+def test_box_bridging_two_faces_neither_starts_a_track_nor_takes_a_hidden_face():
+    c_ids, gap_ids = _walk_behind_two(Tracker())
+    assert gap_ids == set()          # never reported as a face
+    assert c_ids == {"3"}            # C keeps its id when it comes out
+    # Without the rule the gap box becomes a face of its own (what the rule is for).
+    _, gap_ids = _walk_behind_two(Tracker(bridge_overlap=0.0))
+    assert gap_ids
+
+
+def test_tracked_face_between_two_stronger_ones_stays_tracked():
+    tr = Tracker()
+    for k in range(40):
+        # D sits between A and B, which close in on it; half hidden, its score drops below theirs.
+        gap = max(60.0, 120.0 - 4.0 * k)
+        d_score = 0.9 if k < 10 else 0.6
+        out = tr.update([det(300 - gap, 200, 80), det(300, 200, 80, score=d_score), det(300 + gap, 200, 80)], k / FPS)
+        if k >= 1:
+            assert "2" in ids_of(out), (k, ids_of(out))
+    assert len(ids_of(out)) == 3
+
+
 def test_smoothing_reduces_jitter_of_a_still_face():
     rng = np.random.default_rng(0)
     tr = Tracker()

@@ -113,6 +113,14 @@ class TrackerConfig:
             the last, partly hidden boxes of a face going behind something often corrupt its
             velocity, so it re-appears off the prediction; ``lost_max_dist`` bounds the reach.
         lost_max_dist: that match never spans more than this many box heights (centre distance).
+        bridge_overlap: a high-score detection that overlaps two *stronger* detections, each
+            covering at least this fraction of its area, is taken for a *bridge*: the box some
+            detectors put on the gap between two touching heads (half of each looks like a
+            face). Bridges are treated like low-score detections: they may extend a track that
+            was matched on the previous update (stage c: a real face partly hidden by two others
+            stays tracked) but neither re-acquire a coasting track nor start one, so they cannot
+            pull away the track of a face hidden behind one of the two, nor take its id when it
+            re-appears. 0 disables.
 
     Life cycle:
         min_hits: matched updates before a track is confirmed (reported). 1 = report at once.
@@ -166,6 +174,7 @@ class TrackerConfig:
     report_lost_s: float = 0.1
     lost_gate: float = 13.8
     lost_max_dist: float = 1.5
+    bridge_overlap: float = 0.05
     smooth_min_cutoff_hz: float = 1.0
     smooth_beta: float = 5.0
     measurement_std: float = 0.05
@@ -188,7 +197,8 @@ class TrackerConfig:
             if not cond:
                 raise ValueError(f"tracker config: {msg}")
 
-        for name in ("high_score", "low_score", "iou_threshold", "low_iou_threshold", "appearance_momentum"):
+        for name in ("high_score", "low_score", "iou_threshold", "low_iou_threshold", "appearance_momentum",
+                     "bridge_overlap"):
             v = getattr(self, name)
             need(isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= 1.0,
                  f"{name}={v!r} must be in [0, 1]")
@@ -270,6 +280,31 @@ def _grow(boxes: np.ndarray, frac: np.ndarray) -> np.ndarray:
     w = (boxes[..., 2] - boxes[..., 0]) * frac
     h = (boxes[..., 3] - boxes[..., 1]) * frac
     return np.stack([boxes[..., 0] - w, boxes[..., 1] - h, boxes[..., 2] + w, boxes[..., 3] + h], axis=-1)
+
+
+def _bridges(boxes: np.ndarray, scores: np.ndarray, high: np.ndarray, min_overlap: float) -> np.ndarray:
+    """Which detections are *bridges* (see ``TrackerConfig.bridge_overlap``).
+
+    Args:
+        boxes: ``(N, 4)`` corner boxes in pixels.
+        scores: ``(N,)`` detector scores.
+        high: ``(N,)`` bool, the high-score detections (only those count as neighbours).
+        min_overlap: fraction of a box's area each of two stronger neighbours must cover; 0 = off.
+
+    Returns:
+        ``(N,)`` bool.
+    """
+    n = len(boxes)
+    if min_overlap <= 0.0 or n < 3:
+        return np.zeros(n, dtype=bool)
+    ix = np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    iy = np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    covered = np.maximum(ix, 0.0) * np.maximum(iy, 0.0) / np.maximum(area[:, None], 1e-9)   # of row's box
+    neighbour = covered >= min_overlap
+    neighbour &= high[None, :] & (scores[None, :] > scores[:, None])
+    np.fill_diagonal(neighbour, False)
+    return high & (neighbour.sum(axis=1) >= 2)
 
 
 def _assign(score: np.ndarray, threshold: float):
@@ -418,8 +453,10 @@ class Tracker:
         det_track = np.full(n_det, -1, dtype=int)         # det index -> track row
         trk_det = np.full(n_trk, -1, dtype=int)           # track row -> det index
 
+        # Bridges (boxes on the gap between two faces) are demoted to the low-score tier.
+        bridge = _bridges(boxes, scores, scores >= cfg.high_score, cfg.bridge_overlap)
         if n_trk and n_det:
-            high = scores >= cfg.high_score
+            high = (scores >= cfg.high_score) & ~bridge
             confirmed = np.array([m.confirmed for m in self._meta], dtype=bool)
             recent = np.array([m.matched_prev for m in self._meta], dtype=bool)
             iou = iou_matrix(trk_boxes, boxes)
@@ -481,7 +518,7 @@ class Tracker:
             self._remove(np.flatnonzero(~keep), stamp, archive=False)
             trk_det = trk_det[keep]
         new_score = cfg.high_score if cfg.new_track_score is None else cfg.new_track_score
-        births = [j for j in range(n_det) if det_track[j] < 0 and scores[j] >= new_score]
+        births = [j for j in range(n_det) if det_track[j] < 0 and scores[j] >= new_score and not bridge[j]]
         self._birth(dets, boxes, births, stamp)
         self._known_missing = False
         if self._appearance is not None or emb_rows is not None:
