@@ -243,6 +243,30 @@ def test_appearance_embeddings_restore_the_id_of_a_face_that_came_back():
     assert ids_of(tr2.update([det(300, 300)], 81 / FPS)) == ["2"]
 
 
+def test_face_walking_in_is_judged_on_a_view_not_cut_by_the_border():
+    """Detectors clip boxes to the image: a face cut by the left border has x1 == 0 exactly. Its
+    embedding is poor, so the id decision must wait until the box is clear of the border."""
+    rng = np.random.default_rng(3)
+    e_a = rng.normal(size=64)
+    frame = np.zeros((480, 640, 3), np.uint8)
+
+    def hook(_frame, dets):   # the embedder sees a cut face as somebody else
+        return np.array([e_a if d.box.x1 > 1.0 else rng.normal(size=64) for d in dets])
+
+    tr = Tracker(max_age_s=0.5, appearance=hook)
+    for k in range(15):
+        tr.update([det(300, 200, 80)], k / FPS, frame=frame)
+    for k in range(15, 60):                       # gone for 1.5 s: removed, remembered
+        tr.update([], k / FPS, frame=frame)
+    ids = set()
+    for k in range(60, 80):                       # walks in from the left: clipped, then clear
+        cx = 10.0 + 8.0 * (k - 60)
+        d = det(cx, 200, 80)
+        d = Detection(BBox(max(d.box.x1, 0.0), d.box.y1, d.box.x2, d.box.y2), 0.9)
+        ids |= set(ids_of(tr.update([d], k / FPS, frame=frame)))
+    assert ids == {"1"}
+
+
 def test_failing_appearance_hook_does_not_stop_tracking():
     calls = []
 
