@@ -63,6 +63,13 @@ class FaceTrackerNode(LatestFrameNode):
                              range=(0.0, 1.0), read_only=True)
         self.p_max_age = declare(self, "tracking.max_age_s", 1.0,
                                  "seconds without a detection before a track is removed", range=(0.05, 30.0))
+        self.p_reid = declare(self, "tracking.reid", False,
+                              "give a face that left (or stayed hidden longer than tracking.max_age_s) and "
+                              "came back its old track id, by appearance: embeddings of recognition.embedder "
+                              "for new tracks and each track every ~0.5 s", read_only=True)
+        self.p_reid_threshold = declare(self, "tracking.reid_threshold", 0.92,
+                                        "cosine similarity needed to restore an id (0.92 suits dlib)",
+                                        range=(0.0, 1.0), read_only=True)
         self.p_rec = declare(self, "recognition.enabled", False,
                              "name tracked faces from the enrolment gallery (Detection2D results[1])",
                              read_only=True)
@@ -154,6 +161,8 @@ class FaceTrackerNode(LatestFrameNode):
         try:
             if self.p_rec:
                 self._setup_recognition()
+            if self.p_reid and self.pipeline.tracker is not None:
+                self._setup_reid()
             if self.p_attr:
                 self._setup_attributes()
         except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
@@ -206,6 +215,19 @@ class FaceTrackerNode(LatestFrameNode):
         self.get_logger().info(
             f"recognition: {embedder.describe()}, gallery {gallery.path} ({len(self._identifier.names)} people, "
             f"threshold {self._identifier.threshold:.3f})")
+
+    def _setup_reid(self) -> None:
+        from face_tracker_core.infer.tracker import embedder_hook
+        from face_tracker_core.recognition import make_embedder
+
+        if self._identifier is not None:
+            embedder = self._identifier.embedder   # one model in memory for both jobs
+        else:
+            kwargs = {"model_path": self.p_rec_model} if self.p_rec_model else {}
+            embedder = make_embedder(self.p_rec_embedder, **kwargs)
+        self.pipeline.tracker.configure(appearance_threshold=self.p_reid_threshold)
+        self.pipeline.tracker.set_appearance_hook(embedder_hook(embedder))
+        self.get_logger().info(f"re-identification: {embedder.describe()}, cosine >= {self.p_reid_threshold:.2f}")
 
     def _setup_attributes(self) -> None:
         from face_tracker_core.attributes.predictor import AttributePredictor

@@ -1,8 +1,9 @@
 """Track ids through the node: real face crops moving over real backgrounds, published as Images.
 
 Scenarios from :mod:`face_tracker_core.eval.mot` (exact ground truth): two faces crossing (one
-passes in front of the other), and a face hidden behind an occluder for a few frames. Each person
-must keep one track id for the whole sequence.
+passes in front of the other), a face hidden behind an occluder for a few frames, and (with
+``tracking.reid``) faces that leave the view for longer than ``tracking.max_age_s`` and come back.
+Each person must keep one track id for the whole sequence.
 """
 
 import numpy as np
@@ -27,10 +28,10 @@ def scenarios(request):
     sprites = mot.load_face_sprites(root, 5, seed=0)
     bgs = mot.load_backgrounds(root, 4, seed=0)
     out = {}
-    for i, name in enumerate(("crossing", "occlusion")):
-        need = 3 if name == "crossing" else 2
-        scn = mot.make_scenario(name, sprites[:need] if i == 0 else sprites[3:3 + need], bgs[2 * i:2 * i + 2],
-                                640, 480, seed=i, drop_rate=0.0)
+    for i, name in enumerate(("crossing", "occlusion", "exit_reentry")):
+        need = 2 if name == "occlusion" else 3
+        heads = sprites[3:3 + need] if name == "occlusion" else sprites[:need]
+        scn = mot.make_scenario(name, heads, bgs[(2 * i) % 4:(2 * i) % 4 + 2], 640, 480, seed=i, drop_rate=0.0)
         scn.fps = 15.0  # half the frames of a 30 fps camera (CI time): motion per frame is doubled
         out[name] = scn
     return out
@@ -59,12 +60,15 @@ def _ids_per_person(ros, node, pub, dets, scn):
     return per_person
 
 
-@pytest.mark.parametrize("name", ["crossing", "occlusion"])
+@pytest.mark.parametrize("name", ["crossing", "occlusion", "exit_reentry"])
 def test_people_keep_their_ids(scenarios, name):
     scn = scenarios[name]
+    # Leaving the view for longer than max_age_s needs appearance (dlib embeddings) to keep the id.
+    reid = name == "exit_reentry"
     with RosHarness() as ros:
         node = ros.add(FaceTrackerNode(context=ros.context, parameter_overrides=[
-            Parameter("detector.backend", value="default"), Parameter("no_input_warn_s", value=60.0)]))
+            Parameter("detector.backend", value="default"), Parameter("no_input_warn_s", value=60.0),
+            Parameter("tracking.reid", value=reid)]))
         helper = ros.node("helper")
         dets = Collector(helper, Detection2DArray, "detections")
         pub = helper.create_publisher(Image, "image", 10)
