@@ -1,5 +1,6 @@
 """Detector training: target assignment, deterministic batches, a tiny real training run."""
 
+import glob
 import json
 import os
 
@@ -160,11 +161,13 @@ def test_train_your_own_chain_at_toy_size(tmp_path, shared_data):
                       model={"input_size": 96, "stem": 8, "widths": [8, 16, 16, 16], "depths": [0, 1, 0, 0],
                              "neck": 16},
                       batch_size=4, steps_per_epoch=4, epochs=2, lr=5e-3, warmup_epochs=0,
-                      workers=0, tensorboard=False, jit_compile=False, verbose=0)
+                      workers=0, tensorboard=True, jit_compile=False, verbose=0)
     run_dir = train_detector(cfg)
     for name in ("config.json", "best.keras", "last.keras", "metrics.csv", "loss_total.png", "loss_class.png",
                  "loss_box.png", "predictions.png"):
         assert os.path.isfile(os.path.join(run_dir, name)), name
+    for sub in ("train", "validation"):   # TensorBoard logs, with or without the tensorboard package
+        assert glob.glob(os.path.join(run_dir, "tensorboard", sub, "events.out.tfevents.*")), sub
     with open(os.path.join(run_dir, "config.json")) as fh:
         assert json.load(fh)["model"]["input_size"] == 96
     import csv

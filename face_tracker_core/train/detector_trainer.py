@@ -8,7 +8,7 @@ Writes only under ``runs/detect/<name>/``:
   ``max_minutes``/``stop_epoch`` or killed resumes at its next epoch when the same command runs again);
 * ``metrics.csv`` (one row per epoch: train/val losses, val AP, learning rate);
 * ``loss_total.png``, ``loss_class.png``, ``loss_box.png`` (train vs val);
-* ``predictions.png`` (best model on held-out test photos); ``tensorboard/`` when TensorFlow is there.
+* ``predictions.png`` (best model on held-out test photos); ``tensorboard/`` (train/validation scalars).
 
 Run without the CLI (e.g. on a machine with JAX but no TensorFlow)::
 
@@ -63,7 +63,8 @@ class TrainConfig:
             (reproduces a run that ``max_minutes`` cut short).
         max_images: use at most this many train (and val) images (tiny CI runs); None = all.
         init_weights: optional ``.keras`` file to start from (fine-tuning).
-        tensorboard: write TensorBoard logs (needs TensorFlow and TensorBoard).
+        tensorboard: write TensorBoard logs (Keras' callback where ``tensorboard`` is installed,
+            else our dependency-free writer: :mod:`face_tracker_core.tbwriter`).
         jit_compile: Keras' XLA switch (``"auto"``, True, False); False starts faster on CPU.
         run_eagerly: no graph tracing at all (only sensible for a handful of steps, e.g. CI).
         verbose: Keras progress (1 = bars, 2 = one line per epoch).
@@ -243,13 +244,9 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
            _Backup(backup_dir),
            time_limit]
     if cfg.tensorboard:
-        try:
-            import tensorboard  # noqa: F401  (Keras' callback writes through tf.summary, which needs it)
-            import tensorflow  # noqa: F401
+        from ..tbwriter import tensorboard_callback
 
-            cbs.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch"))
-        except ImportError:
-            log.warning("TensorFlow or TensorBoard not installed: no TensorBoard logs for this run")
+        cbs.append(tensorboard_callback(os.path.join(run_dir, "tensorboard")))
     return cbs
 
 

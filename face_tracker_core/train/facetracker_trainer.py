@@ -146,12 +146,9 @@ def train_facetracker(cfg: FaceTrackerConfig) -> str:
            keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
            keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics.csv"), append=True),
            keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"))]
-    try:
-        import tensorboard  # noqa: F401
+    from ..tbwriter import tensorboard_callback
 
-        cbs.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")))
-    except ImportError:
-        log.warning("TensorBoard not installed: no TensorBoard logs for this run")
+    cbs.append(tensorboard_callback(os.path.join(run_dir, "tensorboard")))
     model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps if cfg.max_steps else None,
               validation_data=val_ds, callbacks=cbs, verbose=cfg.verbose)
     plot_losses(os.path.join(run_dir, "metrics.csv"), run_dir)

@@ -1,10 +1,10 @@
-"""A dependency-free TensorBoard event writer (scalars and PNG images).
+"""A dependency-free TensorBoard event writer (scalars and PNG images), and a Keras callback on it.
 
-``tf.summary.image`` needs the ``tensorboard`` package, which our CPU venv does not have, and the
-GPU machine the shipped model trains on has no TensorFlow at all; this writer encodes the few
-protobuf fields TensorBoard reads (``Event.wall_time/step/summary``, ``Summary.Value.tag``,
-``simple_value`` and ``image``) and frames them as TFRecords, so the same run folder opens in
-TensorBoard whichever backend trained it.
+``tf.summary`` and ``keras.callbacks.TensorBoard`` need the ``tensorboard`` package, which our CPU
+venv does not have (``tensorflow-cpu`` 2.21 does not pull it in), and the GPU machine the shipped
+models train on has no TensorFlow at all; this writer encodes the few protobuf fields TensorBoard
+reads (``Event.wall_time/step/summary``, ``Summary.Value.tag``, ``simple_value`` and ``image``) and
+frames them as TFRecords, so the same run folder opens in TensorBoard whichever backend trained it.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ class EventWriter:
 
     def __init__(self, logdir: str) -> None:
         os.makedirs(logdir, exist_ok=True)
-        self.path = os.path.join(logdir, f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.reenact")
+        self.path = os.path.join(logdir, f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}."
+                                         f"{os.getpid()}.face_tracker")
         self._f = open(self.path, "ab")
         # First record: the file version, as TensorFlow writes it.
         self._write_event(_field_bytes(3, b"brain.Event:2"), step=0)
@@ -104,3 +105,58 @@ class EventWriter:
 def open_writer(logdir: Optional[str]) -> Optional[EventWriter]:
     """An :class:`EventWriter`, or ``None`` when ``logdir`` is ``None``."""
     return EventWriter(logdir) if logdir else None
+
+
+def epoch_logger(logdir: str):
+    """A ``keras.callbacks.Callback`` writing each epoch's logs as TensorBoard scalars.
+
+    Laid out like ``keras.callbacks.TensorBoard``: ``<logdir>/train`` gets ``epoch_<name>`` for the
+    training metrics, ``<logdir>/validation`` the same tags for the ``val_`` ones, so TensorBoard
+    draws train and validation of each metric in one chart. Needs no TensorFlow/TensorBoard.
+
+    Args:
+        logdir: run's TensorBoard folder (created on first use).
+    """
+    import keras
+
+    class EpochScalars(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self._writers = {}
+
+        def _writer(self, sub: str) -> EventWriter:
+            if sub not in self._writers:
+                self._writers[sub] = EventWriter(os.path.join(logdir, sub))
+            return self._writers[sub]
+
+        def on_epoch_end(self, epoch, logs=None):
+            for key, value in (logs or {}).items():
+                try:
+                    value = float(value)
+                except (TypeError, ValueError):
+                    continue  # a non-scalar log entry: nothing to chart
+                sub, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+                self._writer(sub).scalar(f"epoch_{name}", value, int(epoch))
+            for w in self._writers.values():
+                w.flush()
+
+        def on_train_end(self, logs=None):
+            for w in self._writers.values():
+                w.close()
+            self._writers = {}
+
+    return EpochScalars()
+
+
+def tensorboard_callback(logdir: str):
+    """Keras' own ``TensorBoard`` callback when TensorFlow and ``tensorboard`` are installed (graphs,
+    histograms), else :func:`epoch_logger` (scalars); either way ``logdir`` opens in TensorBoard."""
+    import keras
+
+    try:
+        import tensorboard  # noqa: F401  (Keras' callback writes through tf.summary, which needs it)
+        import tensorflow  # noqa: F401
+
+        return keras.callbacks.TensorBoard(logdir, update_freq="epoch")
+    except ImportError:
+        return epoch_logger(logdir)
