@@ -25,7 +25,9 @@ Per call of :meth:`Tracker.update` (one frame, stamp in seconds):
    d. tentative tracks  <->  the remaining high-score detections, gate ``iou_threshold``.
 
    Tracked faces pick first (a then b), so a face coming out of an occlusion cannot steal the
-   detection of the face that hid it.
+   detection of the face that hid it. A *bridge* (a high-score box two stronger detections each
+   cover by at least ``bridge_overlap`` of its area: a detector's box on the gap between two
+   touching heads) counts as a low-score detection: stage c only, and it starts no track.
 3. **Birth and death.** Left-over detections with ``score >= new_track_score`` start *tentative*
    tracks; a tentative track is *confirmed* after ``min_hits`` matched updates and dies at its first
    unmatched update. A confirmed track dies when ``max_age_s`` **seconds** (not frames) have passed
