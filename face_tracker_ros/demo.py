@@ -47,6 +47,7 @@ class Summary(Node):
         self.fps = fps
         self.writer = None
         self.snapshot_written = False
+        self.last_frame = None
         self.create_subscription(Detection2DArray, "detections", self._on_dets, 10)
         self.create_subscription(Image, "image_annotated", self._on_image, image_qos(False, 5))
 
@@ -67,9 +68,15 @@ class Summary(Node):
             self.writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
                                           (bgr.shape[1], bgr.shape[0]))
         self.writer.write(bgr)
-        if not self.snapshot_written:
-            cv2.imwrite(os.path.join(self.out_dir, "annotated.png"), bgr)
-            self.snapshot_written = True
+        self.last_frame = bgr
+        # The snapshot waits until faces have been reported for a few frames: the first frames come
+        # before a track is confirmed (tracking.min_hits) and would show no box.
+        if not self.snapshot_written and self.with_face >= 3:
+            self._snapshot(bgr)
+
+    def _snapshot(self, bgr) -> None:
+        cv2.imwrite(os.path.join(self.out_dir, "annotated.png"), bgr)
+        self.snapshot_written = True
 
     def tick(self) -> str:
         with self.lock:
@@ -84,6 +91,8 @@ class Summary(Node):
     def close(self) -> None:
         if self.writer is not None:
             self.writer.release()
+        if not self.snapshot_written and self.last_frame is not None:
+            self._snapshot(self.last_frame)   # no face reported: the last frame, to show why
 
 
 def main(argv=None) -> int:

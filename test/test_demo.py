@@ -18,4 +18,13 @@ def test_demo_on_the_embedded_camera(tmp_path):
     assert summary["frames_processed"] >= 30 and summary["face_ratio"] >= 0.9, summary
     assert summary["track_ids"], "the demo's face never got a track id"
     assert (out / "annotated.png").stat().st_size > 10_000 and (out / "annotated.mp4").stat().st_size > 10_000
+    # The snapshot shows the tracked face: its box is drawn in the colour of its track id.
+    import cv2
+    import numpy as np
+
+    from face_tracker_core.draw import _colour
+
+    snap = cv2.imread(str(out / "annotated.png"))
+    colour = np.array(_colour(sorted(summary["track_ids"])[0]), np.uint8)
+    assert (snap == colour).all(axis=2).sum() > 200, "annotated.png shows no tracked face"
     assert "frames with a face" in res.stderr + res.stdout
