@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 from typing import Dict, List, Sequence
-
-log = logging.getLogger(__name__)
 
 __all__ = ["make_run_dir", "write_json", "write_rows_csv", "plot_history", "keras_callbacks"]
 
@@ -37,87 +34,15 @@ def write_rows_csv(path: str, rows: Sequence[Dict]) -> None:
 
 
 def keras_callbacks(run_dir: str, csv_name: str = "metrics.csv", append: bool = False) -> List:
-    """CSV logger (``metrics.csv``) and TensorBoard scalars (``tb/``) callbacks for ``model.fit``."""
+    """CSV logger (``metrics.csv``) and TensorBoard scalars (``tb/{train,validation}``) callbacks for
+    ``model.fit`` (the scalars through :func:`face_tracker_core.tbwriter.epoch_logger`, which needs
+    neither TensorFlow nor the ``tensorboard`` package)."""
     import keras
 
-    cbs = [keras.callbacks.CSVLogger(os.path.join(run_dir, csv_name), append=append)]
-    try:
-        cbs.append(ScalarEventLogger(os.path.join(run_dir, "tb")))
-    except ImportError as exc:  # e.g. a JAX-only machine without TensorFlow: CSV + plots still there
-        log.warning("TensorBoard logging disabled: %s", exc)
-    return cbs
+    from ..tbwriter import epoch_logger
 
-
-def _scalar_event_logger_class():
-    import keras
-
-    class _ScalarEventLogger(keras.callbacks.Callback):
-        """Per-epoch scalars as TensorBoard event files, written with TensorFlow's own protos.
-
-        ``keras.callbacks.TensorBoard`` needs the separate ``tensorboard`` package just to *write*
-        scalars; an event file is a TFRecord file of ``Event`` protos, which TensorFlow can write alone.
-        """
-
-        def __init__(self, log_dir: str):
-            super().__init__()
-            import socket
-
-            import tensorflow as tf
-            from tensorflow.core.framework import summary_pb2
-            from tensorflow.core.util import event_pb2
-
-            self._pb = (event_pb2, summary_pb2)
-            self.log_dir = log_dir
-            self._writers = {}
-            self._tf = tf
-            self._host = socket.gethostname()
-
-        def _writer(self, sub: str):
-            if sub not in self._writers:
-                import time
-
-                d = os.path.join(self.log_dir, sub)
-                os.makedirs(d, exist_ok=True)
-                path = os.path.join(d, f"events.out.tfevents.{int(time.time())}.{self._host}.{os.getpid()}")
-                w = self._tf.io.TFRecordWriter(path)
-                ev = self._pb[0].Event(wall_time=time.time(), file_version="brain.Event:2")
-                w.write(ev.SerializeToString())
-                self._writers[sub] = w
-            return self._writers[sub]
-
-        def on_epoch_end(self, epoch, logs=None):
-            import time
-
-            event_pb2, summary_pb2 = self._pb
-            groups = {}
-            for k, v in (logs or {}).items():
-                sub, tag = ("validation", k[4:]) if k.startswith("val_") else ("train", k)
-                try:
-                    groups.setdefault(sub, []).append(summary_pb2.Summary.Value(tag=f"epoch_{tag}",
-                                                                                simple_value=float(v)))
-                except (TypeError, ValueError):
-                    continue
-            for sub, values in groups.items():
-                ev = event_pb2.Event(wall_time=time.time(), step=int(epoch), summary=summary_pb2.Summary(value=values))
-                w = self._writer(sub)
-                w.write(ev.SerializeToString())
-                w.flush()
-
-        def on_train_end(self, logs=None):
-            for w in self._writers.values():
-                w.close()
-            self._writers = {}
-
-    return _ScalarEventLogger
-
-
-def ScalarEventLogger(log_dir: str):  # noqa: N802 - behaves like a class for the caller
-    """Keras callback writing epoch scalars to TensorBoard event files under ``log_dir/{train,validation}``.
-
-    Raises:
-        ImportError: TensorFlow is not installed.
-    """
-    return _scalar_event_logger_class()(log_dir)
+    return [keras.callbacks.CSVLogger(os.path.join(run_dir, csv_name), append=append),
+            epoch_logger(os.path.join(run_dir, "tb"))]
 
 
 def plot_history(csv_path: str, png_path: str, title: str = "") -> None:
