@@ -269,14 +269,21 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    inter, area_a, area_b = _intersections(a, b)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0.0, inter / union, 0.0)
+
+
+def _intersections(a: np.ndarray, b: np.ndarray):
+    """``(N, M)`` pairwise intersection areas of corner boxes ``a`` ``(N, 4)`` and ``b`` ``(M, 4)``,
+    and their areas ``(N,)``, ``(M,)`` (0 for empty boxes)."""
     ix = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     iy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
     inter = np.maximum(ix, 0.0) * np.maximum(iy, 0.0)
     area_a = np.maximum(a[:, 2] - a[:, 0], 0.0) * np.maximum(a[:, 3] - a[:, 1], 0.0)
     area_b = np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0.0, inter / union, 0.0)
+    return inter, area_a, area_b
 
 
 def _grow(boxes: np.ndarray, frac: np.ndarray) -> np.ndarray:
@@ -301,10 +308,8 @@ def _bridges(boxes: np.ndarray, scores: np.ndarray, high: np.ndarray, min_overla
     n = len(boxes)
     if min_overlap <= 0.0 or n < 3:
         return np.zeros(n, dtype=bool)
-    ix = np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0])
-    iy = np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1])
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    covered = np.maximum(ix, 0.0) * np.maximum(iy, 0.0) / np.maximum(area[:, None], 1e-9)   # of row's box
+    inter, area, _ = _intersections(boxes, boxes)
+    covered = inter / np.maximum(area[:, None], 1e-9)   # fraction of the row's box
     neighbour = covered >= min_overlap
     neighbour &= high[None, :] & (scores[None, :] > scores[:, None])
     np.fill_diagonal(neighbour, False)
