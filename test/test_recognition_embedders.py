@@ -210,3 +210,25 @@ def test_finder_fallback_takes_the_best_weak_box_only_when_asked(shared_data):
     assert sim(os.path.dirname(path), own) > sim(other_dir, others)
     assert "fallback 0.2" in loose.describe() and f"threshold {thr:.2f}" in loose.describe()
     assert "fallback" not in strict.describe()
+
+
+def test_identification_leaves_no_gallery_behind(shared_data, tmp_path):
+    """The open-set test enrols through a real gallery file, then removes it: the evaluation's
+    output folder holds the results only (one stale ``gallery-eval-*`` folder per embedder was
+    left there)."""
+    from face_tracker_core.recognition.dataset import FaceCache
+    from face_tracker_core.recognition.evaluate import identification
+
+    root = shared_data("identity", "celeba")
+    people = list_identities(root)
+    names = split_identities(list(people))["identify"][:3]
+    people = {n: people[n][:7] for n in names}
+    emb = make_embedder("facenet")
+    cache = FaceCache(FaceFinder("default", fallback_score=0.2), str(tmp_path / "cache"))
+    work = tmp_path / "work"
+    work.mkdir()
+    res = identification(emb, cache, people, enrolled=names[:2], strangers=names[2:], threshold=0.95,
+                         shots=5, workdir=str(work))
+    assert res["enrolled_people"] == 2 and res["probes"] == 4 and res["stranger_photos"] == 7
+    assert 0.0 <= res["named_correctly"] <= 1.0 and 0.0 <= res["strangers_unknown"] <= 1.0
+    assert list(work.iterdir()) == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
@@ -119,44 +120,49 @@ def identification(embedder, cache: FaceCache, people: Dict[str, List[str]], enr
     from .gallery import Gallery
     from .identify import UNKNOWN, Identifier
 
+    # The gallery is only the means of the test: it lives in a temporary folder removed at the end
+    # (it used to be left behind in the output folder, one per embedder).
     tmp = tempfile.mkdtemp(prefix="gallery-eval-", dir=workdir)
-    gal = Gallery(os.path.join(tmp, "gallery.db"), model_id=embedder.model_id, dim=embedder.dim)
-    issues: List[EnrollIssue] = []
-    for n in enrolled:
-        vecs, srcs = [], []
-        for p in people[n][:shots]:
+    try:
+        gal = Gallery(os.path.join(tmp, "gallery.db"), model_id=embedder.model_id, dim=embedder.dim)
+        issues: List[EnrollIssue] = []
+        for n in enrolled:
+            vecs, srcs = [], []
+            for p in people[n][:shots]:
+                e = cache.get(p)
+                if not e.get("boxes"):
+                    issues.append(EnrollIssue(p, "no face found"))
+                    continue
+                if len(e["boxes"]) > 1:
+                    issues.append(EnrollIssue(p, f"{len(e['boxes'])} faces found, used the main one", used=True))
+                vecs.append(vectors[p] if vectors and vectors.get(p) is not None
+                            else embedder.embed(read_image(p), [BBox(*e["boxes"][0])])[0])
+                srcs.append(os.path.basename(p))
+            if vecs:
+                gal.add(n, np.stack(vecs), sources=srcs)
+        gal.set_threshold(threshold, source="evaluate")
+        ident = Identifier(embedder, gal, match=match)
+
+        def answer(p):
             e = cache.get(p)
             if not e.get("boxes"):
-                issues.append(EnrollIssue(p, "no face found"))
-                continue
-            if len(e["boxes"]) > 1:
-                issues.append(EnrollIssue(p, f"{len(e['boxes'])} faces found, used the main one", used=True))
-            vecs.append(vectors[p] if vectors and vectors.get(p) is not None
-                        else embedder.embed(read_image(p), [BBox(*e["boxes"][0])])[0])
-            srcs.append(os.path.basename(p))
-        if vecs:
-            gal.add(n, np.stack(vecs), sources=srcs)
-    gal.set_threshold(threshold, source="evaluate")
-    ident = Identifier(embedder, gal, match=match)
+                return None
+            v = vectors.get(p) if vectors else None
+            if v is None:
+                v = embedder.embed(read_image(p), [BBox(*e["boxes"][0])])[0]
+            return ident.identify(v[None])[0][0]
 
-    def answer(p):
-        e = cache.get(p)
-        if not e.get("boxes"):
-            return None
-        v = vectors.get(p) if vectors else None
-        if v is None:
-            v = embedder.embed(read_image(p), [BBox(*e["boxes"][0])])[0]
-        return ident.identify(v[None])[0][0]
-
-    probes = [(n, p) for n in enrolled for p in people[n][shots:]]
-    named = [answer(p) == n for n, p in probes]
-    unknown = [answer(p) == UNKNOWN for n in strangers for p in people[n]]
-    gal.close()
-    return {"enrolled_people": len(enrolled), "enrolled_faces": int(len(ident._vecs)),
-            "enrol_issues": [f"{os.path.basename(i.source)}: {i.reason}" for i in issues],
-            "probes": len(probes), "named_correctly": float(np.mean(named)) if named else float("nan"),
-            "stranger_photos": len(unknown), "strangers_unknown": float(np.mean(unknown)) if unknown else float("nan"),
-            "threshold": threshold, "match": match}
+        probes = [(n, p) for n in enrolled for p in people[n][shots:]]
+        named = [answer(p) == n for n, p in probes]
+        unknown = [answer(p) == UNKNOWN for n in strangers for p in people[n]]
+        gal.close()
+        return {"enrolled_people": len(enrolled), "enrolled_faces": int(len(ident._vecs)),
+                "enrol_issues": [f"{os.path.basename(i.source)}: {i.reason}" for i in issues],
+                "probes": len(probes), "named_correctly": float(np.mean(named)) if named else float("nan"),
+                "stranger_photos": len(unknown), "strangers_unknown": float(np.mean(unknown)) if unknown else float("nan"),
+                "threshold": threshold, "match": match}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def evaluate(root: str, embedder_names: Sequence[str], finder, pairs: Optional[Sequence[Pair]] = None,
