@@ -137,6 +137,32 @@ def test_fine_tune_from_init_with_weight_averaging(tiny_crops, tmp_path):
         train_embedder(tiny_crops, str(tmp_path / "c"), schedule="linear")
 
 
+def test_fold_val_trains_on_the_validation_people_and_keeps_the_last_weights(tiny_crops, tmp_path):
+    """--fold-val (a fixed recipe's final run): the validation people join the training people,
+    nothing is watched, so no epoch is selected and the schedule's last weights are saved."""
+    import csv
+
+    from face_tracker_core.cli.train_embedder import main
+    from face_tracker_core.recognition.train import load_crops
+
+    d = load_crops(tiny_crops)
+    n_train, n_val = (len(np.unique(d["label"][d["split"] == s])) for s in ("train", "val"))
+    assert n_val > 0
+    assert main(["--model", "facenet", "--crops", tiny_crops, "--runs", str(tmp_path), "--name", "f",
+                 "--max-epochs", "2", "--steps-per-epoch", "2", "--p", "4", "--k", "3", "--width", "0.25",
+                 "--time-budget", "600", "--fold-val"]) == 0
+    run = tmp_path / "embedder" / "f"
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["fold_val"] and cfg["train_people"] == n_train + n_val and cfg["val_people"] == 0
+    assert cfg["train_faces"] == len(d["label"])
+    card = json.loads((run / "model.json").read_text())
+    assert card["selected"] is None and card["val"] == {} and card["train_people"] == n_train + n_val
+    assert not (run / "best.weights.h5").exists()
+    with open(run / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and "val_auc" not in rows[0]
+
+
 @pytest.mark.slow
 def test_siamese_training_runs(tiny_crops, tmp_path):
     from face_tracker_core.cli.train_embedder import main

@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--swa-start", type=int, default=None, metavar="EPOCH",
                    help="average the weights of every epoch end from this epoch (0-based) on (SWA); "
                         "the average competes with the single epochs on validation")
+    p.add_argument("--fold-val", action="store_true",
+                   help="train on the validation people too (a fixed recipe's final run: nothing is "
+                        "watched, the last weights are kept; verification/identification people stay out)")
     p.add_argument("--input-size", type=int, default=112)
     p.add_argument("--padding", type=float, default=0.2, help="alignment padding of the network crop")
     p.add_argument("--seed", type=int, default=None)
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                          k=args.k, lr=args.lr, width=args.width, margin=args.margin, seed=args.seed,
                          dropout=args.dropout, weight_decay=args.weight_decay, erase=args.erase,
                          init=args.init, schedule=args.schedule, swa_start=args.swa_start,
+                         fold_val=args.fold_val or None,
                          filters=[int(f) for f in args.filters.split(",")] if args.filters else None)
     print(f"{args.model}: {res}")
     return _ship(args, res)
