@@ -146,11 +146,20 @@ class TrackIdentifier:
             recognise anyone, they would only pollute the track's average.
         max_samples: the track's vector is the mean of its last ``max_samples`` vectors.
         check_gallery_s: how often to look for gallery edits (0 = never).
+        worker: a :class:`~.worker.ProcessEmbedder` (normally the identifier's own embedder) to
+            embed asynchronously: the faces that are due are sent to it and :meth:`update`
+            returns at once; their names appear on a later frame, when the vectors are back.
+            One request is in flight at a time, so a slow embedder makes refreshes rarer
+            instead of frames later. ``None``: embed inline (the frame waits).
     """
 
     def __init__(self, identifier: Identifier, refresh_s: float = 2.0, min_face_px: float = 24.0,
-                 max_samples: int = 8, check_gallery_s: float = 2.0) -> None:
+                 max_samples: int = 8, check_gallery_s: float = 2.0, worker=None) -> None:
         self.identifier = identifier
+        self.worker = worker
+        self._inflight: Optional[Tuple[int, List[str], float]] = None  # (job, track ids, time)
+        self._pause_until = float("-inf")  # after a worker failure: no requests until then
+        self.worker_errors = 0
         self.refresh_s = float(refresh_s)
         self.min_face_px = float(min_face_px)
         self.max_samples = int(max_samples)
@@ -190,23 +199,67 @@ class TrackIdentifier:
             if self.identifier.reload_if_changed():
                 for st in self._tracks.values():  # names may have changed: re-match cached vectors
                     st.name, st.score = self.identifier.identify(self._mean(st)[None])[0]
-        due = [t for t in tracks if self.due(t, now)]
-        if due:
-            vecs = self.identifier.embedder.embed(bgr, [t.box for t in due])
-            self.embed_calls += len(due)
-            for t, v in zip(due, vecs):
-                st = self._tracks.get(t.track_id)
-                if st is None:
-                    st = self._tracks[t.track_id] = _TrackState(now)
-                st.history.append(v)
-                st.history = st.history[-self.max_samples:]
-                st.last = now
-                st.name, st.score = self.identifier.identify(self._mean(st)[None])[0]
+        if self.worker is not None:
+            self._collect(alive, now)
+            if self._inflight is None and now >= self._pause_until:
+                due = [t for t in tracks if self.due(t, now)]
+                if due:
+                    try:
+                        job = self.worker.submit(bgr, [t.box for t in due])
+                    except Exception as exc:  # worker down: frames go on, identification pauses
+                        self._worker_failed(exc, now)
+                    else:
+                        self._inflight = (job, [t.track_id for t in due], now)
+                        self.embed_calls += len(due)
+        else:
+            due = [t for t in tracks if self.due(t, now)]
+            if due:
+                vecs = self.identifier.embedder.embed(bgr, [t.box for t in due])
+                self.embed_calls += len(due)
+                for t, v in zip(due, vecs):
+                    self._add(t.track_id, v, now)
         out = []
         for t in tracks:
             st = self._tracks.get(t.track_id)
             out.append(dataclasses.replace(t, identity=st.name, identity_score=st.score) if st else t)
         return out
+
+    def _add(self, track_id: str, vec: np.ndarray, when: float) -> None:
+        """One more vector of a track (taken at time ``when``): re-name it from its mean."""
+        st = self._tracks.get(track_id)
+        if st is None:
+            st = self._tracks[track_id] = _TrackState(when)
+        st.history.append(vec)
+        st.history = st.history[-self.max_samples:]
+        st.last = when
+        st.name, st.score = self.identifier.identify(self._mean(st)[None])[0]
+
+    def _collect(self, alive, now: float) -> None:
+        """Apply the worker's answer, if it came (tracks that died meanwhile are skipped)."""
+        if self._inflight is None:
+            return
+        job, ids, sent = self._inflight
+        for got, out in self.worker.poll():
+            if got != job:
+                continue  # an answer to a request of another user of the worker (e.g. enrolment)
+            self._inflight = None
+            if isinstance(out, Exception):
+                self._worker_failed(out, now)
+            else:
+                for tid, v in zip(ids, out):
+                    if tid in alive:
+                        self._add(tid, v, sent)
+        if self._inflight is not None and getattr(self.worker, "pending", 1) == 0:
+            # The worker lost the request without answering (it cannot any more): ask again later.
+            self._inflight = None
+            self._worker_failed(RuntimeError("request lost"), now)
+
+    def _worker_failed(self, exc: Exception, now: float) -> None:
+        self.worker_errors += 1
+        self._pause_until = now + self.refresh_s
+        if self.worker_errors == 1 or self.worker_errors % 100 == 0:
+            log.warning("identification paused for %.1f s: %s (%d worker errors so far)", self.refresh_s,
+                        exc, self.worker_errors)
 
     @staticmethod
     def _mean(st: _TrackState) -> np.ndarray:
@@ -227,3 +280,4 @@ class TrackIdentifier:
 
     def reset(self) -> None:
         self._tracks.clear()
+        self._inflight = None
