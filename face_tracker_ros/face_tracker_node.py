@@ -86,6 +86,10 @@ class FaceTrackerNode(LatestFrameNode):
         self.p_rec_refresh = declare(self, "recognition.refresh_s", 2.0,
                                      "seconds between re-identifications of one track", range=(0.1, 600.0),
                                      read_only=True)
+        self.p_rec_process = declare(self, "recognition.own_process", True,
+                                     "embed faces in a separate process: frames never wait for the embedder "
+                                     "(dlib holds Python's GIL for ~0.2-0.4 s per face); names appear a few "
+                                     "frames after a face is confirmed", read_only=True)
         self.p_enroll_frames = declare(self, "recognition.enroll_frames", 10,
                                        "frames (vectors) collected when enrolling a person from the enroll topic",
                                        range=(1, 100), step=1, read_only=True)
@@ -134,6 +138,8 @@ class FaceTrackerNode(LatestFrameNode):
         self.create_timer(self.p_diag_period, self._on_timer)
         self.create_service(Trigger, "~/reload_model", self._on_reload)
         self._identifier = None
+        self._per_track = None
+        self._rec_worker = None  # ProcessEmbedder when recognition.own_process
         self._enroll_name: Optional[str] = None
         self._enroller = None
         self._attr_pub = None
@@ -168,6 +174,7 @@ class FaceTrackerNode(LatestFrameNode):
         except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
             self._model_error = str(exc)
             self.pipeline = None
+            self._close_rec_worker()
             self.get_logger().error(f"cannot set up recognition/attributes: {exc}")
             return TransitionCallbackReturn.FAILURE
         self._model_error = ""
@@ -193,6 +200,7 @@ class FaceTrackerNode(LatestFrameNode):
                 self.destroy_publisher(pub)
         self._det_pub = self._img_pub = None
         self.pipeline = None
+        self._close_rec_worker()
         return TransitionCallbackReturn.SUCCESS
 
     # ---------------------------------------------------------------- recognition / attributes
@@ -206,15 +214,32 @@ class FaceTrackerNode(LatestFrameNode):
         from face_tracker_core.recognition import Gallery, Identifier, TrackIdentifier, make_embedder
 
         kwargs = {"model_path": self.p_rec_model} if self.p_rec_model else {}
-        embedder = make_embedder(self.p_rec_embedder, **kwargs)
+        self._close_rec_worker()
+        if self.p_rec_process:
+            from face_tracker_core.recognition.worker import ProcessEmbedder
+
+            embedder = self._rec_worker = ProcessEmbedder(self.p_rec_embedder, **kwargs)
+        else:
+            embedder = make_embedder(self.p_rec_embedder, **kwargs)
         gallery = Gallery(self._gallery_path(), model_id=embedder.model_id, dim=embedder.dim)
         self._identifier = Identifier(embedder, gallery, threshold=self.p_rec_threshold or None)
-        per_track = TrackIdentifier(self._identifier, refresh_s=self.p_rec_refresh)
+        per_track = self._per_track = TrackIdentifier(self._identifier, refresh_s=self.p_rec_refresh,
+                                                      worker=self._rec_worker)
         self.pipeline.stages["recognition"] = per_track.update
         self.pipeline.observers.append(self._enroll_step)
         self.get_logger().info(
             f"recognition: {embedder.describe()}, gallery {gallery.path} ({len(self._identifier.names)} people, "
             f"threshold {self._identifier.threshold:.3f})")
+
+    def destroy_node(self):
+        out = super().destroy_node()  # stops the frame worker first: it may be talking to the process
+        self._close_rec_worker()
+        return out
+
+    def _close_rec_worker(self) -> None:
+        if self._rec_worker is not None:
+            self._rec_worker.close()
+            self._rec_worker = None
 
     def _setup_reid(self) -> None:
         from face_tracker_core.infer.tracker import embedder_hook
@@ -448,6 +473,14 @@ class FaceTrackerNode(LatestFrameNode):
             "detector": self._describe_detector(), "last_error": self._last_error,
             "model_error": self._model_error,
         }
+        worker, per_track = self._rec_worker, self._per_track
+        if worker is not None:
+            values["recognition_process"] = (f"pid {worker.pid}" if worker.alive else "down") + \
+                f", {worker.restarts} restarts"
+            if per_track is not None:
+                values["recognition_errors"] = str(per_track.worker_errors)
+            if not worker.alive and level == DiagnosticStatus.OK:
+                st.level, st.message = DiagnosticStatus.WARN, "recognition process down"
         return self._diagnostic_array(st, values, stats, ("received", "processed", "dropped", "bad_frames", "errors",
                                                           "faces", "reloads", "reloads_refused", "qos_incompatible"))
 
