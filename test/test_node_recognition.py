@@ -122,6 +122,11 @@ def test_enrol_then_identify(people, tmp_path, own_process):
 
         with Gallery(gallery, readonly=True) as g:
             assert [p.name for p in g.people()] == ["alice"]
+        diag = {kv.key: kv.value for kv in node.diagnostics().status[0].values}
+        if own_process:  # the embedding process is reported (and alive)
+            assert diag["recognition_process"].startswith("pid ") and diag["recognition_errors"] == "0"
+        else:
+            assert "recognition_process" not in diag
         named_alice = [names(img) for img in alice[1:]]
         named_bob = [names(img) for img in bob]
     assert sum(n == ["alice"] for n in named_alice) >= 2, (alice_id, named_alice)
