@@ -249,10 +249,6 @@ class TrackIdentifier:
                 for tid, v in zip(ids, out):
                     if tid in alive:
                         self._add(tid, v, sent)
-        if self._inflight is not None and getattr(self.worker, "pending", 1) == 0:
-            # The worker lost the request without answering (it cannot any more): ask again later.
-            self._inflight = None
-            self._worker_failed(RuntimeError("request lost"), now)
 
     def _worker_failed(self, exc: Exception, now: float) -> None:
         self.worker_errors += 1

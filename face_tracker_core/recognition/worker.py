@@ -24,7 +24,7 @@ import logging
 import multiprocessing
 import threading
 import time
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
@@ -94,7 +94,7 @@ class ProcessEmbedder(Embedder):
         self.restart_s = float(restart_s)
         self._lock = threading.Lock()  # one conversation on the pipe at a time
         self._ids = itertools.count(1)
-        self._waiting: Dict[int, None] = {}  # async jobs sent, not yet answered
+        self._waiting: Set[int] = set()      # async jobs sent, not yet answered
         self._done: List[JobResult] = []     # async answers read while waiting for a blocking one
         self._proc = None
         self._conn = None
@@ -177,7 +177,7 @@ class ProcessEmbedder(Embedder):
                     self._lost(f"exit code {self._proc.exitcode}")
                 return None
             job, out = self._conn.recv()
-        except (EOFError, OSError, AttributeError):
+        except (EOFError, OSError):
             self._lost("pipe closed")
             return None
         return job, (EmbedWorkerError(out) if isinstance(out, str) else np.asarray(out, np.float32))
@@ -192,7 +192,7 @@ class ProcessEmbedder(Embedder):
         with self._lock:
             job = next(self._ids)
             self._send(job, bgr, boxes)
-            self._waiting[job] = None
+            self._waiting.add(job)
             return job
 
     def poll(self, timeout: float = 0.0) -> List[JobResult]:
@@ -202,13 +202,11 @@ class ProcessEmbedder(Embedder):
             if self._conn is not None and self._waiting:
                 got = self._read(timeout)
                 while got is not None:
-                    self._waiting.pop(got[0], None)
+                    self._waiting.discard(got[0])
                     self._done.append(got)
                     if not self._waiting:
                         break
                     got = self._read(0.0)
-            elif self._proc is not None and not self.alive:
-                self._lost(f"exit code {self._proc.exitcode}")
             out, self._done = self._done, []
             return out
 
@@ -245,7 +243,7 @@ class ProcessEmbedder(Embedder):
                     if isinstance(got[1], Exception):
                         raise got[1]
                     return got[1]
-                self._waiting.pop(got[0], None)  # an asynchronous answer: keep it for poll()
+                self._waiting.discard(got[0])  # an asynchronous answer: keep it for poll()
                 self._done.append(got)
 
     def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
