@@ -163,6 +163,50 @@ def test_fold_val_trains_on_the_validation_people_and_keeps_the_last_weights(tin
     assert len(rows) == 2 and "val_auc" not in rows[0]
 
 
+def test_train_splits_add_the_identify_people_never_the_verification_people(tiny_crops, tmp_path):
+    """--train-splits train,identify trains on the open-set test people too (more identities);
+    the verification people can never be trained on, and building crops of them is refused."""
+    from face_tracker_core.cli.train_embedder import main
+    from face_tracker_core.recognition.train import train_embedder
+
+    # Re-tag two training people of the tiny crops file as open-set ("identify") people.
+    z = dict(np.load(tiny_crops, allow_pickle=False))
+    people = np.unique(z["label"][z["split"] == "train"])
+    moved = np.isin(z["label"], people[:2])
+    z["split"] = np.where(moved, "identify", z["split"])
+    crops = str(tmp_path / "crops_ident.npz")
+    np.savez(crops, **z)
+    common = dict(model="facenet", width=0.25, p=4, k=3, max_epochs=1, steps_per_epoch=1, time_budget_s=600)
+    train_embedder(crops, str(tmp_path / "plain"), **common)
+    assert json.loads((tmp_path / "plain" / "config.json").read_text())["train_people"] == len(people) - 2
+    train_embedder(crops, str(tmp_path / "more"), train_splits=["train", "identify"], **common)
+    cfg = json.loads((tmp_path / "more" / "config.json").read_text())
+    assert cfg["train_people"] == len(people) and cfg["train_faces"] == int(np.isin(z["label"], people).sum())
+    for bad in (["train", "verify"], ["val"], []):
+        with pytest.raises(ValueError, match="train_splits"):
+            train_embedder(crops, str(tmp_path / "bad"), train_splits=bad, **common)
+    with pytest.raises(SystemExit, match="crop-splits"):
+        main(["--build-crops-only", "--crops", str(tmp_path / "x.npz"), "--crop-splits", "train,verify"])
+
+
+def test_learning_rate_follows_the_schedule_within_an_epoch(tiny_crops, tmp_path):
+    """The warm-up advances step by step: a first epoch longer than the warm-up must not run at
+    the schedule's starting (near-zero) rate throughout."""
+    import csv
+
+    from face_tracker_core.recognition.train import train_embedder
+
+    budget, warmup = 600.0, 0.001
+    train_embedder(tiny_crops, str(tmp_path / "r"), model="facenet", width=0.25, p=4, k=3, max_epochs=1,
+                   steps_per_epoch=12, time_budget_s=budget, lr=1e-3, warmup=warmup)
+    with open(tmp_path / "r" / "metrics.csv") as f:
+        (row,) = list(csv.DictReader(f))
+    # The epoch outlasts the 0.6 s warm-up (12 steps, the first one traces the graph), so its last
+    # step runs at the full rate (cosine barely started), not at the floor (1e-6) of the epoch's start.
+    assert float(row["elapsed_s"]) > warmup * budget
+    assert float(row["lr"]) > 5e-4
+
+
 @pytest.mark.slow
 def test_siamese_training_runs(tiny_crops, tmp_path):
     from face_tracker_core.cli.train_embedder import main

@@ -54,6 +54,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fold-val", action="store_true",
                    help="train on the validation people too (a fixed recipe's final run: nothing is "
                         "watched, the last weights are kept; verification/identification people stay out)")
+    p.add_argument("--train-splits", default=None, metavar="SPLITS",
+                   help="comma-separated people splits to train on (default: train; 'train,identify' adds the "
+                        "40 open-set test people, whose identification results are then no longer held out)")
+    p.add_argument("--crop-splits", default="train,val", metavar="SPLITS",
+                   help="people splits stored when building crops (e.g. train,val,identify; never verify)")
     p.add_argument("--input-size", type=int, default=112)
     p.add_argument("--padding", type=float, default=0.2, help="alignment padding of the network crop")
     p.add_argument("--seed", type=int, default=None)
@@ -77,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.isfile(crops) or args.build_crops_only:
         from ..recognition.faces import FaceFinder
 
-        build_crops(args.data, crops, FaceFinder(args.detector), input_size=args.input_size,
+        splits = tuple(s for s in args.crop_splits.split(",") if s)
+        if not splits or set(splits) - {"train", "val", "identify"}:
+            raise SystemExit(f"--crop-splits: choose from train, val, identify (got {args.crop_splits!r})")
+        build_crops(args.data, crops, FaceFinder(args.detector), splits=splits, input_size=args.input_size,
                     padding=args.padding, store_size=args.input_size + 2 * (args.input_size // 14))
         if args.build_crops_only:
             return 0
@@ -88,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                          dropout=args.dropout, weight_decay=args.weight_decay, erase=args.erase,
                          init=args.init, schedule=args.schedule, swa_start=args.swa_start,
                          fold_val=args.fold_val or None,
+                         train_splits=args.train_splits.split(",") if args.train_splits else None,
                          filters=[int(f) for f in args.filters.split(",")] if args.filters else None)
     print(f"{args.model}: {res}")
     return _ship(args, res)

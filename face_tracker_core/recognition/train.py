@@ -57,6 +57,8 @@ DEFAULTS: Dict = {
     "swa_start": -1,          # from this epoch on, average the weights of every epoch end (SWA); -1 = off
     "fold_val": False,        # train on the validation people too (final recipe: nothing is watched,
                               # the last weights are kept; the held-out people stay untouched)
+    "train_splits": ["train"],  # crops-file splits trained on (e.g. + "identify": more people, but then
+                                # the open-set identification test is no longer held out for this model)
 }
 
 
@@ -267,9 +269,13 @@ def _callbacks(cfg: Dict, run_dir: str, net, val_x, val_y, t0: float):
     import keras
 
     class Schedule(keras.callbacks.Callback):
-        """Cosine learning rate over the wall-time budget (with linear warm-up); stops at the end."""
+        """Cosine learning rate over the wall-time budget (with linear warm-up); stops at the end.
 
-        def on_epoch_begin(self, epoch, logs=None):
+        Set before every step, not every epoch: on a slow machine an epoch can last longer than the
+        whole warm-up, which a per-epoch schedule would spend at its first (near-zero) value.
+        """
+
+        def on_train_batch_begin(self, batch, logs=None):
             f = min(1.0, (time.time() - t0) / cfg["time_budget_s"])
             w = cfg["warmup"]
             if cfg["schedule"] == "constant":
@@ -511,7 +517,11 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
     data = load_crops(crops_path)
     meta = data["meta"]
     cfg.update(input_size=meta["input_size"], padding=meta["padding"], store_size=meta["store_size"])
-    tr = data["split"] == "train"
+    bad = set(cfg["train_splits"]) - {"train", "identify"}
+    if bad or not cfg["train_splits"]:
+        # "verify" people are the verification test and never trained on; "val" comes in via fold_val.
+        raise ValueError(f"train_splits must be a non-empty subset of train, identify; got {cfg['train_splits']}")
+    tr = np.isin(data["split"], list(cfg["train_splits"]))
     va = data["split"] == "val"
     if cfg["fold_val"]:
         # Once a recipe is fixed on the validation people, its final run learns from them too
@@ -583,6 +593,7 @@ def _write_model(net, cfg: Dict, meta: Dict, run_dir: str, val_x: np.ndarray, va
             "train_seconds": round(train_s, 1), "train_people": cfg["train_people"],
             "train_faces": cfg["train_faces"], "val": final, "backend": cfg["backend"],
             "init": cfg.get("init"), "selected": cfg.get("selected"),
+            "train_splits": list(cfg.get("train_splits", ["train"])), "fold_val": bool(cfg.get("fold_val")),
             "loss": "triplet_semihard" if cfg["model"] == "facenet" else "balanced_pair_bce",
             "data": meta.get("root"), "licence": "CelebA: non-commercial research only"}
     if cfg["model"] == "siamese":
