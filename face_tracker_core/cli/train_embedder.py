@@ -70,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..recognition.dataset import default_cache_dir
-    from ..recognition.train import build_crops, train_embedder
+    from ..recognition.train import CROP_SPLITS, build_crops, train_embedder
 
     if args.finalize:
         from ..recognition.train import finalize_run
@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.isfile(crops) or args.build_crops_only:
         from ..recognition.faces import FaceFinder
 
-        splits = tuple(s for s in args.crop_splits.split(",") if s)
-        if not splits or set(splits) - {"train", "val", "identify"}:
-            raise SystemExit(f"--crop-splits: choose from train, val, identify (got {args.crop_splits!r})")
+        splits = tuple(filter(None, args.crop_splits.split(",")))
+        if not splits or set(splits) - set(CROP_SPLITS):  # before the detector loads
+            raise SystemExit(f"--crop-splits: choose from {', '.join(CROP_SPLITS)} (got {args.crop_splits!r})")
         build_crops(args.data, crops, FaceFinder(args.detector), splits=splits, input_size=args.input_size,
                     padding=args.padding, store_size=args.input_size + 2 * (args.input_size // 14))
         if args.build_crops_only:

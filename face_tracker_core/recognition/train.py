@@ -62,6 +62,12 @@ DEFAULTS: Dict = {
 }
 
 
+#: People splits a crops file may hold: never ``verify``, the verification test people.
+CROP_SPLITS = ("train", "val", "identify")
+#: Splits ``train_splits`` may name (``val`` joins through ``fold_val``, which also stops validation).
+TRAIN_SPLITS = ("train", "identify")
+
+
 def store_padding(input_size: int, padding: float, store_size: int) -> float:
     """Padding of a ``store_size`` crop whose centre ``input_size`` crop has ``padding``."""
     return ((store_size / input_size) * (1.0 + 2.0 * padding) - 1.0) / 2.0
@@ -87,6 +93,8 @@ def build_crops(root: str, out_path: str, finder=None, splits: Sequence[str] = (
     from .dataset import FaceCache, list_identities, split_identities
     from .faces import FaceFinder
 
+    if not splits or set(splits) - set(CROP_SPLITS):
+        raise ValueError(f"crop splits must be a non-empty subset of {', '.join(CROP_SPLITS)}; got {list(splits)}")
     people = list_identities(root)
     split = split_identities(list(people))
     cache = FaceCache(finder or FaceFinder("default"), cache_dir)
@@ -517,10 +525,9 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
     data = load_crops(crops_path)
     meta = data["meta"]
     cfg.update(input_size=meta["input_size"], padding=meta["padding"], store_size=meta["store_size"])
-    bad = set(cfg["train_splits"]) - {"train", "identify"}
-    if bad or not cfg["train_splits"]:
-        # "verify" people are the verification test and never trained on; "val" comes in via fold_val.
-        raise ValueError(f"train_splits must be a non-empty subset of train, identify; got {cfg['train_splits']}")
+    if not cfg["train_splits"] or set(cfg["train_splits"]) - set(TRAIN_SPLITS):
+        raise ValueError(f"train_splits must be a non-empty subset of {', '.join(TRAIN_SPLITS)}; "
+                         f"got {cfg['train_splits']}")
     tr = np.isin(data["split"], list(cfg["train_splits"]))
     va = data["split"] == "val"
     if cfg["fold_val"]:
@@ -593,7 +600,7 @@ def _write_model(net, cfg: Dict, meta: Dict, run_dir: str, val_x: np.ndarray, va
             "train_seconds": round(train_s, 1), "train_people": cfg["train_people"],
             "train_faces": cfg["train_faces"], "val": final, "backend": cfg["backend"],
             "init": cfg.get("init"), "selected": cfg.get("selected"),
-            "train_splits": list(cfg.get("train_splits", ["train"])), "fold_val": bool(cfg.get("fold_val")),
+            "train_splits": list(cfg["train_splits"]), "fold_val": bool(cfg["fold_val"]),
             "loss": "triplet_semihard" if cfg["model"] == "facenet" else "balanced_pair_bce",
             "data": meta.get("root"), "licence": "CelebA: non-commercial research only"}
     if cfg["model"] == "siamese":
