@@ -59,6 +59,7 @@ def test_triplet_training_lowers_the_loss_on_real_faces(tiny_crops):
     y = d["label"][tr]
     net = build_facenet(48, 32, width=0.25, dropout=0.0)
     net.compile(optimizer=keras.optimizers.Adam(3e-3), loss=lambda a, b: triplet_semihard_loss(a, b, 0.2))
+    net.optimizer.build(net.trainable_variables)  # else the first step is traced twice (~20 s here)
     def loss_now():  # batch statistics, as during training (the moving averages lag behind)
         return float(keras.ops.convert_to_numpy(triplet_semihard_loss(y, net(x, training=True), 0.2)))
 
@@ -68,16 +69,25 @@ def test_triplet_training_lowers_the_loss_on_real_faces(tiny_crops):
     assert loss_now() < 0.7 * first
 
 
-def test_train_cli_writes_run_folder_and_model_loads_back(tiny_crops, tmp_path):
+@pytest.fixture(scope="module")
+def cli_run(tiny_crops, tmp_path_factory):
+    """One tiny training run through the CLI (2 epochs x 2 steps): its run folder. Shared, because
+    every Keras training run here costs ~50 s of graph tracing however few its steps."""
     from face_tracker_core.cli.train_embedder import main
-    from face_tracker_core.recognition.embedders import make_embedder
-    from face_tracker_core.recognition.train import center_crop, embed_crops, load_crops
 
-    rc = main(["--model", "facenet", "--crops", tiny_crops, "--runs", str(tmp_path), "--name", "t",
+    runs = tmp_path_factory.mktemp("runs")
+    rc = main(["--model", "facenet", "--crops", tiny_crops, "--runs", str(runs), "--name", "t",
                "--max-epochs", "2", "--steps-per-epoch", "2", "--p", "4", "--k", "3", "--width", "0.25",
                "--time-budget", "600"])
     assert rc == 0
-    run = tmp_path / "embedder" / "t"
+    return runs / "embedder" / "t"
+
+
+def test_train_cli_writes_run_folder_and_model_loads_back(tiny_crops, cli_run):
+    from face_tracker_core.recognition.embedders import make_embedder
+    from face_tracker_core.recognition.train import center_crop, embed_crops, load_crops
+
+    run = cli_run
     for f in ("config.json", "model.keras", "model.json", "metrics.csv", "loss.png"):
         assert (run / f).is_file(), f
     card = json.loads((run / "model.json").read_text())
@@ -93,7 +103,7 @@ def test_train_cli_writes_run_folder_and_model_loads_back(tiny_crops, tmp_path):
     np.testing.assert_allclose(emb.embed_aligned(crops), embed_crops(net, crops, flip=True), atol=1e-5)
 
 
-def test_fine_tune_from_init_with_weight_averaging(tiny_crops, tmp_path):
+def test_fine_tune_from_init_with_weight_averaging(tiny_crops, cli_run, tmp_path):
     """--init starts from a trained run, --swa-start averages epoch ends; the kept weights are the
     best on validation among the start, every epoch and every running average, so never worse
     than the start."""
@@ -106,8 +116,7 @@ def test_fine_tune_from_init_with_weight_averaging(tiny_crops, tmp_path):
 
     common = ["--model", "facenet", "--crops", tiny_crops, "--runs", str(tmp_path), "--steps-per-epoch", "2",
               "--p", "4", "--k", "3", "--width", "0.25", "--time-budget", "600"]
-    assert main(common + ["--name", "a", "--max-epochs", "1"]) == 0
-    start = str(tmp_path / "embedder" / "a" / "model.keras")
+    start = str(cli_run / "model.keras")  # a trained run to start from
     assert main(common + ["--name", "b", "--max-epochs", "3", "--init", start, "--schedule", "constant",
                           "--lr", "1e-3", "--swa-start", "1"]) == 0
     run = tmp_path / "embedder" / "b"
