@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -157,10 +158,14 @@ def test_fold_val_trains_on_the_validation_people_and_keeps_the_last_weights(tin
     d = load_crops(tiny_crops)
     n_train, n_val = (len(np.unique(d["label"][d["split"] == s])) for s in ("train", "val"))
     assert n_val > 0
-    assert main(["--model", "facenet", "--crops", tiny_crops, "--runs", str(tmp_path), "--name", "f",
-                 "--max-epochs", "2", "--steps-per-epoch", "2", "--p", "4", "--k", "3", "--width", "0.25",
-                 "--time-budget", "600", "--fold-val"]) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["--model", "facenet", "--crops", tiny_crops, "--runs", str(tmp_path), "--name", "f",
+                     "--max-epochs", "2", "--steps-per-epoch", "2", "--p", "4", "--k", "3", "--width", "0.25",
+                     "--time-budget", "600", "--fold-val"]) == 0
     run = tmp_path / "embedder" / "f"
+    # The plot shows the learning rate where there is no validation curve (no empty legend).
+    assert (run / "loss.png").is_file() and not [w for w in caught if "artists" in str(w.message)]
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["fold_val"] and cfg["train_people"] == n_train + n_val and cfg["val_people"] == 0
     assert cfg["train_faces"] == len(d["label"])

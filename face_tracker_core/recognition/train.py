@@ -457,11 +457,14 @@ def plot_metrics(csv_path: str, png_path: str, title: str = "") -> None:
     ax[0].plot(ep, [float(r["loss"]) for r in rows], label="train loss")
     ax[0].set_xlabel("epoch")
     ax[0].legend()
-    for key in ("val_acc", "val_auc"):
-        if key in rows[0] and rows[0][key] != "":
-            ax[1].plot(ep, [float(r[key]) for r in rows], label=key)
+    # Without validation people (--fold-val) the right panel shows the learning rate instead.
+    keys = [k for k in ("val_acc", "val_auc") if rows[0].get(k, "") != ""] or \
+        [k for k in ("lr",) if rows[0].get(k, "") != ""]
+    for key in keys:
+        ax[1].plot(ep, [float(r[key]) for r in rows], label=key)
     ax[1].set_xlabel("epoch")
-    ax[1].legend()
+    if keys:
+        ax[1].legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
