@@ -118,8 +118,10 @@ def test_fine_tune_from_init_with_weight_averaging(tiny_crops, cli_run, tmp_path
     common = ["--model", "facenet", "--crops", tiny_crops, "--runs", str(tmp_path), "--steps-per-epoch", "2",
               "--p", "4", "--k", "3", "--width", "0.25", "--time-budget", "600"]
     start = str(cli_run / "model.keras")  # a trained run to start from
+    # A 0.6 s warm-up: over after the first (traced) step on any machine, so epochs 2-3 run at the
+    # constant rate (the default 30 s warm-up made this depend on the machine's speed).
     assert main(common + ["--name", "b", "--max-epochs", "3", "--init", start, "--schedule", "constant",
-                          "--lr", "1e-3", "--swa-start", "1"]) == 0
+                          "--lr", "1e-3", "--warmup", "0.001", "--swa-start", "1"]) == 0
     run = tmp_path / "embedder" / "b"
     with open(run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
@@ -145,6 +147,8 @@ def test_fine_tune_from_init_with_weight_averaging(tiny_crops, cli_run, tmp_path
                            steps_per_epoch=1, init=bad)
     with pytest.raises(ValueError, match="schedule"):
         train_embedder(tiny_crops, str(tmp_path / "c"), schedule="linear")
+    with pytest.raises(ValueError, match="warmup"):
+        train_embedder(tiny_crops, str(tmp_path / "c"), warmup=1.0)
 
 
 def test_fold_val_trains_on_the_validation_people_and_keeps_the_last_weights(tiny_crops, tmp_path):

@@ -48,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="start from these weights (an embedder .keras, e.g. the shipped one, or a .weights.h5)")
     p.add_argument("--schedule", choices=("cosine", "constant"), default=None,
                    help="learning rate over the time budget (default cosine; constant for fine-tuning / --swa-start)")
+    p.add_argument("--warmup", type=float, default=None, metavar="FRACTION",
+                   help="linear warm-up, as a fraction of --time-budget (default 0.05)")
     p.add_argument("--swa-start", type=int, default=None, metavar="EPOCH",
                    help="average the weights of every epoch end from this epoch (0-based) on (SWA); "
                         "the average competes with the single epochs on validation")
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                          max_epochs=args.max_epochs, steps_per_epoch=args.steps_per_epoch, p=args.p,
                          k=args.k, lr=args.lr, width=args.width, margin=args.margin, seed=args.seed,
                          dropout=args.dropout, weight_decay=args.weight_decay, erase=args.erase,
-                         init=args.init, schedule=args.schedule, swa_start=args.swa_start,
+                         init=args.init, schedule=args.schedule, warmup=args.warmup, swa_start=args.swa_start,
                          fold_val=args.fold_val or None,
                          train_splits=args.train_splits.split(",") if args.train_splits else None,
                          filters=[int(f) for f in args.filters.split(",")] if args.filters else None)

@@ -524,6 +524,8 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     if cfg["schedule"] not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {cfg['schedule']!r}")
+    if not 0.0 <= float(cfg["warmup"]) < 1.0:
+        raise ValueError(f"warmup is a fraction of the time budget in [0, 1), got {cfg['warmup']!r}")
     os.makedirs(run_dir, exist_ok=True)
     data = load_crops(crops_path)
     meta = data["meta"]
