@@ -73,7 +73,7 @@ def test_triplet_training_lowers_the_loss_on_real_faces(tiny_crops):
 @pytest.fixture(scope="module")
 def cli_run(tiny_crops, tmp_path_factory):
     """One tiny training run through the CLI (2 epochs x 2 steps): its run folder. Shared, because
-    every Keras training run here costs ~50 s of graph tracing however few its steps."""
+    every Keras training run here costs ~25-50 s of graph tracing however few its steps."""
     from face_tracker_core.cli.train_embedder import main
 
     runs = tmp_path_factory.mktemp("runs")

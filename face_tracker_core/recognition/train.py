@@ -457,9 +457,9 @@ def plot_metrics(csv_path: str, png_path: str, title: str = "") -> None:
     ax[0].plot(ep, [float(r["loss"]) for r in rows], label="train loss")
     ax[0].set_xlabel("epoch")
     ax[0].legend()
-    # Without validation people (--fold-val) the right panel shows the learning rate instead.
-    keys = [k for k in ("val_acc", "val_auc") if rows[0].get(k, "") != ""] or \
-        [k for k in ("lr",) if rows[0].get(k, "") != ""]
+    keys = [k for k in ("val_acc", "val_auc") if rows[0].get(k, "") != ""]
+    if not keys and rows[0].get("lr", "") != "":
+        keys = ["lr"]  # no validation people (--fold-val): the learning rate instead of an empty panel
     for key in keys:
         ax[1].plot(ep, [float(r[key]) for r in rows], label=key)
     ax[1].set_xlabel("epoch")
