@@ -9,7 +9,7 @@ import cv2
 import keras
 import numpy as np
 
-__all__ = ["augment_crop", "CropBatches"]
+__all__ = ["augment_crop", "CropBatches", "predict_rows"]
 
 
 def augment_crop(img: np.ndarray, rng: np.random.Generator, flip: bool = True, max_rotate: float = 10.0,
@@ -87,9 +87,45 @@ class CropBatches(keras.utils.PyDataset):
             x = np.stack([augment_crop(im, self.rng, **self.augment_kw) for im in x])
         return x.astype(np.float32), np.asarray(self.targets[idx])
 
+    def read_rows(self) -> np.ndarray:
+        """Rows in the order the batches of this epoch yield them (each batch sorted, see ``__getitem__``).
+
+        Returns:
+            ``(len(indices),)`` ``int64`` rows: ``targets[read_rows()]`` lines up with the
+            concatenated predictions of batches ``0 .. len(self) - 1``.
+        """
+        chunks = [np.sort(self._order[i * self.batch_size:(i + 1) * self.batch_size]) for i in range(len(self))]
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+
     def on_epoch_end(self) -> None:
         if self.shuffle:
             self.rng.shuffle(self._order)
+
+
+def predict_rows(model, crops: np.ndarray, rows: Sequence[int], batch_size: int = 128) -> np.ndarray:
+    """Predictions of ``model`` for ``crops[rows]``, in the order of ``rows`` (any order, unsorted too).
+
+    Args:
+        model: Keras model taking ``float32`` ``(B, S, S, C)`` crops in 0..255.
+        crops: ``(N, S, S, C)`` ``uint8`` array (a memory map is read in sorted batches).
+        rows: rows to predict.
+        batch_size: photos per forward pass.
+
+    Returns:
+        ``(len(rows), ...)`` model outputs; row ``j`` belongs to ``crops[rows[j]]``.
+    """
+    rows = np.asarray(rows, np.int64)
+    seq = CropBatches(crops, np.zeros(len(crops), np.uint8), rows, batch_size)
+    outs = [np.asarray(model.predict_on_batch(seq[i][0])) for i in range(len(seq))] if len(rows) else []
+    if not outs:
+        return np.zeros((0,) + tuple(model.output_shape[1:]), np.float32)
+    read = np.concatenate(outs)
+    # Batches come back sorted (sequential reads); put each output back at its row's position.
+    pos = np.concatenate([np.argsort(rows[i * seq.batch_size:(i + 1) * seq.batch_size], kind="stable")
+                          + i * seq.batch_size for i in range(len(seq))])
+    out = np.empty_like(read)
+    out[pos] = read
+    return out
 
 
 def images_of(crops: np.ndarray, indices: Optional[Sequence[int]] = None) -> np.ndarray:

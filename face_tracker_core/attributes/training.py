@@ -322,7 +322,7 @@ def pretrain_distill(base, cfg: AttributeTrainConfig, cropper: FaceCropper, run_
     emb_mse = float("nan")
     if len(va):
         pred = np.concatenate([np.asarray(model.predict_on_batch(val_seq[i][0])) for i in range(len(val_seq))])
-        emb_mse = float(np.mean((pred[:, :128] - target[np.sort(va), :128]) ** 2) / ew)
+        emb_mse = float(np.mean((pred[:, :128] - target[val_seq.read_rows(), :128]) ** 2) / ew)
         log.info("distillation: validation MSE of the standardised embedding dimensions %.3f", emb_mse)
     return {"teacher": "dlib_face_recognition_resnet_model_v1 embedding + shape_predictor_68 landmarks "
                        "(face_recognition_models)",
@@ -336,17 +336,19 @@ def pretrain_distill(base, cfg: AttributeTrainConfig, cropper: FaceCropper, run_
 
 def evaluate_attribute_model(model, crops: np.ndarray, labels: np.ndarray, rows: np.ndarray, majority: np.ndarray,
                              names: List[str], threshold: float = 0.5, batch_size: int = 128):
-    """Per-attribute report on ``rows`` of a crop array (see :func:`attribute_report`)."""
-    from .data import CropBatches
+    """Per-attribute report on ``rows`` of a crop array (see :func:`attribute_report`).
 
-    seq = CropBatches(crops, labels, rows, batch_size)
-    probs = []
-    for i in range(len(seq)):
-        x, _ = seq[i]
-        probs.append(np.asarray(model.predict_on_batch(x)))
-    prob = np.concatenate(probs) if probs else np.zeros((0, len(names)), np.float32)
-    y = labels[np.sort(rows)]  # CropBatches without shuffle reads rows in sorted order
-    return attribute_report(y, prob, majority, names, threshold), prob
+    Args:
+        rows: photos to evaluate, in any order (``--split all`` concatenates test, val and train).
+
+    Returns:
+        ``(report rows, prob)``; ``prob`` is ``(len(rows), K)``, row ``j`` for photo ``rows[j]``.
+    """
+    from .data import predict_rows
+
+    rows = np.asarray(rows, np.int64)
+    prob = predict_rows(model, crops, rows, batch_size) if len(rows) else np.zeros((0, len(names)), np.float32)
+    return attribute_report(labels[rows], prob, majority, names, threshold), prob
 
 
 def train_attributes(cfg: AttributeTrainConfig) -> dict:
