@@ -10,7 +10,7 @@ import pytest
 from face_tracker_core.attributes.celeba import (CELEBA_ATTRIBUTES, iter_attributes, read_attribute_header,
                                                  read_attributes, read_bboxes, read_identities, read_landmarks,
                                                  read_partition)
-from face_tracker_core.attributes.splits import split_items, split_people
+from face_tracker_core.splits import split_items, split_people
 from face_tracker_core.errors import DataError
 
 NAMES = " ".join(CELEBA_ATTRIBUTES)

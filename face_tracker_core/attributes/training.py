@@ -27,7 +27,7 @@ from .celeba import read_attributes, read_bboxes, read_partition
 from .crops import CropCache, CropItem, FaceCropper, build_crop_cache, items_from_folder
 from .metrics import attribute_report, majority_classes, markdown_table, mean_row
 from .runs import keras_callbacks, make_run_dir, plot_history, write_json, write_rows_csv
-from .splits import split_items, split_people
+from ..splits import split_items, split_people
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .metrics import roc_auc, tar_at_far
-from .splits import hash_fraction, split_of
+from ..splits import hash_fraction, split_of
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ import json
 import logging
 import os
 import random
-import zlib
 from collections import defaultdict
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 from ..errors import DataError
+from ..splits import crc_fraction, pick_split
 from .dataset import Sample, write_manifest
 
 log = logging.getLogger(__name__)
@@ -69,14 +69,8 @@ def split_samples(samples: Sequence[Sample], fractions: Sequence[float] = (0.8, 
     keys = sorted(groups)
     out: Dict[str, List[Sample]] = {n: [] for n in names}
     if method == "hash":
-        bounds, acc = [], 0.0
-        for f in fr:
-            acc += f
-            bounds.append(acc)
         for k in keys:
-            u = zlib.crc32(f"{seed}|{k}".encode("utf-8")) / 2 ** 32
-            idx = next((i for i, b in enumerate(bounds) if u < b), len(names) - 1)
-            out[names[idx]].extend(groups[k])
+            out[pick_split(crc_fraction(f"{seed}|{k}"), fr, names)].extend(groups[k])
     elif method == "greedy":
         rng = random.Random(seed)
         rng.shuffle(keys)

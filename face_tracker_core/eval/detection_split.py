@@ -7,12 +7,12 @@ held-out for every later training run and on every machine.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from typing import Dict, List, Sequence, Tuple
 
 from ..digest import file_digest
+from ..splits import hash_bucket as key_bucket, pick_split
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,7 @@ DEFAULT_PERCENT = (25, 10)
 def hash_bucket(set_name: str, file_name: str) -> int:
     """Bucket 0..99 of a file: SHA-1 of ``"<set>/<file stem>"``."""
     stem = os.path.splitext(os.path.basename(file_name))[0]
-    digest = hashlib.sha1(f"{set_name}/{stem}".encode("utf-8")).hexdigest()
-    return int(digest[:8], 16) % 100
+    return key_bucket(f"{set_name}/{stem}", 100)
 
 
 def split_of(set_name: str, file_name: str) -> str:
@@ -42,12 +41,7 @@ def split_of(set_name: str, file_name: str) -> str:
         file_name: image or annotation file name (only the stem counts).
     """
     test, val = SPLIT_PERCENT.get(set_name, DEFAULT_PERCENT)
-    b = hash_bucket(set_name, file_name)
-    if b < test:
-        return "test"
-    if b < test + val:
-        return "val"
-    return "train"
+    return pick_split(hash_bucket(set_name, file_name), (test, val), ("test", "val"), "train")
 
 
 _RANK = {"train": 0, "val": 1, "test": 2}

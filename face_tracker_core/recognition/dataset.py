@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DataError
+from ..splits import hash_rank
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def list_identities(root: str) -> Dict[str, List[str]]:
 
 
 def _rank(name: str) -> str:
-    return hashlib.sha1(f"face_tracker:{name}".encode()).hexdigest()
+    return hash_rank(f"face_tracker:{name}")
 
 
 def split_identities(names: Sequence[str], sizes: Optional[Dict[str, int]] = None) -> Dict[str, List[str]]:
