@@ -239,8 +239,8 @@ def _clip_boxes(b: np.ndarray, region, min_visible: float) -> Tuple[np.ndarray, 
     return clipped[keep], clipped[~keep & (frac > 0.05)]
 
 
-def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Brightness/contrast/colour cast, sometimes grey (IR/mono cameras), blur or noise."""
+def _photometric(img: np.ndarray, rng: np.random.Generator, grey_prob: float = 0.1) -> np.ndarray:
+    """Brightness/contrast/colour cast, sometimes grey (IR/mono cameras, grey negatives), blur or noise."""
     x = img.astype(np.float32)
     if rng.random() < 0.8:
         alpha = rng.uniform(0.6, 1.4)
@@ -248,7 +248,7 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         gains = rng.uniform(0.85, 1.15, size=3).astype(np.float32)
         x = (x - 128.0) * alpha + 128.0 + beta
         x = x * gains
-    if rng.random() < 0.1:
+    if rng.random() < grey_prob:
         g = x @ np.array([0.114, 0.587, 0.299], np.float32)
         x = np.repeat(g[..., None], 3, axis=2)
     if rng.random() < 0.1:
@@ -280,6 +280,9 @@ class AugmentConfig:
             box while at least half of it shows (amodal, as tracking benchmarks score it); a face
             hidden more becomes "ignore". Teaches boxes of faces partly behind other heads, which
             a detector trained on unoccluded labels boxes by their visible part only.
+        grey_prob: probability that a crop is turned grey (with ``photometric``). Half of the
+            no-face scenes are greyscale photos: without grey faces too, a detector learns that grey
+            means "no face" and misses faces from mono/IR cameras.
     """
 
     size: int = 416
@@ -290,6 +293,7 @@ class AugmentConfig:
     background_prob: float = 0.0
     background_sets: Tuple[str, ...] = ("facemask",)
     occlusion_prob: float = 0.0
+    grey_prob: float = 0.1
 
 
 def make_example(images: Sequence[np.ndarray], boxes: Sequence[np.ndarray], rng: np.random.Generator,
@@ -328,7 +332,7 @@ def make_example(images: Sequence[np.ndarray], boxes: Sequence[np.ndarray], rng:
             if len(arr):
                 arr[:, [0, 2]] = s - arr[:, [2, 0]]
     if cfg.photometric:
-        canvas = _photometric(canvas, rng)
+        canvas = _photometric(canvas, rng, cfg.grey_prob)
     return canvas, faces.astype(np.float32), ignore.astype(np.float32)
 
 
