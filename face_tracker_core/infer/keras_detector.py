@@ -52,7 +52,7 @@ def prepare_input(bgr: np.ndarray, input_size: int) -> Tuple[np.ndarray, float]:
 
 def _config(model_path: str, overrides: dict):
     from ..export import read_sidecar
-    from ..models.face_detector import DetectorConfig
+    from ..models.detector_config import DetectorConfig
 
     cfg = read_sidecar(model_path)
     try:
@@ -113,12 +113,21 @@ class _SavedModelRuntime(_Runtime):
         return out["boxes"].numpy(), out["scores"].numpy()
 
 
-def _tflite_interpreter(path: str, num_threads: int):
-    """``ai_edge_litert`` when installed (TensorFlow's successor runtime), else ``tf.lite``.
+_FALLBACK_LOGGED = False
 
-    The file is passed as bytes on purpose: only that path runs the flatbuffer verifier, while
-    ``model_path=`` memory-maps the file unverified and a truncated model crashes the process.
+
+def _tflite_interpreter(path: str, num_threads: int):
+    """A TFLite interpreter: LiteRT (``ai_edge_litert``) when installed, else ``tf.lite``.
+
+    LiteRT runs the file without TensorFlow, which takes seconds to import; the fallback is said
+    once per process. The file is passed as bytes on purpose: only that path runs the flatbuffer
+    verifier, while ``model_path=`` memory-maps the file unverified and a truncated model crashes
+    the process.
+
+    Returns:
+        ``(interpreter, runtime name)`` with the name ``"litert"`` or ``"tf.lite"``.
     """
+    global _FALLBACK_LOGGED
     try:
         with open(path, "rb") as fh:
             content = fh.read()
@@ -126,11 +135,16 @@ def _tflite_interpreter(path: str, num_threads: int):
         raise ModelLoadError(f"{path}: cannot read model file ({exc})") from exc
     try:
         from ai_edge_litert.interpreter import Interpreter  # type: ignore
+        runtime = "litert"
     except ImportError:
+        if not _FALLBACK_LOGGED:
+            log.warning("LiteRT (pip install ai-edge-litert) is not installed: running %s with TensorFlow's "
+                        "tf.lite, which takes seconds to import", os.path.basename(path))
+            _FALLBACK_LOGGED = True
         import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter
-    return Interpreter(model_content=content, num_threads=num_threads)
+        Interpreter, runtime = tf.lite.Interpreter, "tf.lite"
+    return Interpreter(model_content=content, num_threads=num_threads), runtime
 
 
 class _TFLiteRuntime(_Runtime):
@@ -138,7 +152,7 @@ class _TFLiteRuntime(_Runtime):
 
     def __init__(self, path: str, num_threads: int):
         try:
-            self.it = _tflite_interpreter(path, num_threads)
+            self.it, self.runtime = _tflite_interpreter(path, num_threads)
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{path}: not a valid TFLite model (truncated or corrupt: {exc})") from exc
         inp = self.it.get_input_details()
@@ -208,7 +222,7 @@ class KerasFaceDetector(FaceDetector):
                  input_size: Optional[int] = None, nms_iou: Optional[float] = None, num_threads: int = 2,
                  **_ignored):
         cfg = _config(model_path, {}) if model_path and os.path.exists(model_path) else None
-        from ..models.face_detector import DetectorConfig
+        from ..models.detector_config import DetectorConfig
 
         cfg = cfg or DetectorConfig()
         self.model_path = model_path
