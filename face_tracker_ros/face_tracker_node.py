@@ -35,6 +35,7 @@ from face_tracker_core.pipeline import FacePipeline
 from face_tracker_core.types import Track
 
 from .conversions import attributes_array, bgr_to_image, image_to_bgr, to_detection_array
+from .hri_output import HriOutput, declare_hri_params
 from .latest_frame import LatestFrameNode
 from .params import declare, describe_qos, image_qos
 from .spin import run_node
@@ -123,6 +124,8 @@ class FaceTrackerNode(LatestFrameNode):
         self.p_autostart = declare(self, "autostart", True,
                                    "configure and activate by itself (plain-node mode); "
                                    "false = wait for lifecycle transitions", read_only=True)
+        declare_hri_params(self)
+        self._hri: Optional[HriOutput] = None  # REP-155 output, built at configure when hri.enabled
 
         self.pipeline: Optional[FacePipeline] = None
         self._det_pub = self._img_pub = None
@@ -171,11 +174,12 @@ class FaceTrackerNode(LatestFrameNode):
                 self._setup_reid()
             if self.p_attr:
                 self._setup_attributes()
+            self._hri = HriOutput.from_node(self)
         except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
             self._model_error = str(exc)
             self.pipeline = None
             self._close_rec_worker()
-            self.get_logger().error(f"cannot set up recognition/attributes: {exc}")
+            self.get_logger().error(f"cannot set up recognition/attributes/REP-155 output: {exc}")
             return TransitionCallbackReturn.FAILURE
         self._model_error = ""
         self.get_logger().info(f"detector: {self.pipeline.detector.describe()}")
@@ -201,7 +205,16 @@ class FaceTrackerNode(LatestFrameNode):
         self._det_pub = self._img_pub = None
         self.pipeline = None
         self._close_rec_worker()
+        if self._hri is not None:
+            self._hri.close()
+            self._hri = None
         return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        out = super().on_deactivate(state)  # the worker has stopped: no face is tracked any more
+        if self._hri is not None:
+            self._hri.reset()
+        return out
 
     # ---------------------------------------------------------------- recognition / attributes
     def _gallery_path(self) -> str:
@@ -406,6 +419,8 @@ class FaceTrackerNode(LatestFrameNode):
         if pipeline is None:
             return
         result = pipeline.process(bgr, stamp if stamp > 0 else rx, annotate=self.p_annotate)
+        if self._hri is not None:  # REP-155 faces; every output then uses their ids
+            result.items = self._hri.publish(bgr, result.items, msg.header)
         if self._det_pub is not None:
             self._det_pub.publish(to_detection_array(result.items, msg.header))
         if self._attr_pub is not None:
