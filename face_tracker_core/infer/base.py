@@ -72,7 +72,7 @@ def _load_builtin_backends() -> None:
     # Imported lazily so that e.g. the Haar backend never pays for importing TensorFlow.
     from . import default, haar  # noqa: F401
 
-    for mod in ("keras_detector", "dlib_detector"):
+    for mod in ("keras_detector", "dlib_detector", "blazeface"):
         try:
             __import__(f"{__package__}.{mod}")
         except ImportError as exc:  # optional backends
