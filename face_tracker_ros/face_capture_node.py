@@ -36,6 +36,7 @@ from face_tracker_core.infer import make_detector
 from face_tracker_core.types import Detection
 
 from .conversions import image_to_bgr
+from .image_input import declare_transport, subscribe_image
 from .params import declare, describe_qos, image_qos
 from .spin import run_node
 
@@ -88,6 +89,7 @@ class FaceCaptureNode(Node):
                                                 "drop detections below this score", range=(0.0, 1.0)),
             "reliable": declare(self, "reliable", False,
                                 "subscribe with reliable QoS (default: best effort, sensor data)", read_only=True),
+            "image_transport": declare_transport(self),
         }
         problem = _check(self.p)
         if problem:
@@ -101,9 +103,11 @@ class FaceCaptureNode(Node):
         self._enabled = bool(self.p["capture_on_start"])
         self.last_error = ""
         self.saved_total = 0
+        self.bad_frames = 0  # undecodable frames (bad raw fields, corrupt or truncated JPEG/PNG)
         group = MutuallyExclusiveCallbackGroup()  # frames and services never save at the same time
         self._qos = image_qos(self.p["reliable"], 1)
-        self._sub = self.create_subscription(Image, "image", self._on_image, self._qos, callback_group=group)
+        self._sub = subscribe_image(self, "image", self.p["image_transport"], self._on_image, self._qos,
+                                    callback_group=group)
         self.create_service(SetBool, "~/enable", self._on_enable, callback_group=group)
         self.create_service(Trigger, "~/snapshot", self._on_snapshot, callback_group=group)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -195,6 +199,7 @@ class FaceCaptureNode(Node):
             try:
                 bgr = image_to_bgr(msg)
             except ImageDecodeError as exc:
+                self.bad_frames += 1
                 self.get_logger().warning(f"bad frame on '{self._sub.topic_name}' skipped: {exc}",
                                           throttle_duration_sec=5.0)
                 return
@@ -288,6 +293,7 @@ class FaceCaptureNode(Node):
         """Counters for tests and logs."""
         with self._lock:
             return {"enabled": self._enabled, "saved_total": self.saved_total, "last_error": self.last_error,
+                    "bad_frames": self.bad_frames,
                     "out_dir": self._writer.out_dir if self._writer else os.path.expanduser(self.p["output_dir"])}
 
 

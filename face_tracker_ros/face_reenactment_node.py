@@ -31,6 +31,7 @@ from face_tracker_core.infer import available_backends
 from face_tracker_core.reenact.renderer import NORMALISE_MODES
 
 from .conversions import bgr_to_image, image_to_bgr
+from .image_input import declare_transport, subscribe_image
 from .latest_frame import LatestFrameNode
 from .params import declare, describe_qos, image_qos
 from .spin import run_node
@@ -70,6 +71,7 @@ class FaceReenactmentNode(LatestFrameNode):
                                           read_only=True),
             "image_qos.depth": declare(self, "image_qos.depth", 1, "image subscription queue depth",
                                        range=(1, 100), step=1, read_only=True),
+            "image_transport": declare_transport(self),
             "diagnostics_period_s": declare(self, "diagnostics_period_s", 1.0, "period of /diagnostics messages",
                                             range=(0.1, 60.0), read_only=True),
             "autostart": declare(self, "autostart", True,
@@ -111,7 +113,7 @@ class FaceReenactmentNode(LatestFrameNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._qos = image_qos(self.p["image_qos.reliable"], self.p["image_qos.depth"])
-        self._sub = self.create_subscription(Image, "image", self._on_image, self._qos)
+        self._sub = subscribe_image(self, "image", self.p["image_transport"], self._on_image, self._qos)
         self._start_worker("face_reenactment_worker")
         self.get_logger().info(f"rendering '{self._sub.topic_name}' ({describe_qos(self._qos)}) -> "
                                f"'{self._out_pub.topic_name}'")

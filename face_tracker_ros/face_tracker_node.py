@@ -35,7 +35,9 @@ from face_tracker_core.pipeline import FacePipeline
 from face_tracker_core.types import Track
 
 from .conversions import attributes_array, bgr_to_image, image_to_bgr, to_detection_array
+from .faces3d import Faces3D
 from .hri_output import HriOutput, declare_hri_params
+from .image_input import CompressedOutput, declare_transport, subscribe_image
 from .latest_frame import LatestFrameNode
 from .params import declare, describe_qos, image_qos
 from .spin import run_node
@@ -113,6 +115,9 @@ class FaceTrackerNode(LatestFrameNode):
         self.p_depth = declare(self, "image_qos.depth", 1, "image subscription queue depth",
                                range=(1, 100), step=1, read_only=True)
         self.p_annotate = declare(self, "publish_annotated", True, "publish image_annotated")
+        self.p_transport = declare_transport(self)
+        self._ann_compressed = CompressedOutput(self, "image_annotated", "publish_annotated")
+        self._faces3d = Faces3D(self)  # 3D faces + TF (faces3d.*), nothing subscribed when off
         self.p_warn_s = declare(self, "no_input_warn_s", 3.0,
                                 "warn when no image arrived for this many seconds", range=(0.5, 600.0))
         self.p_diag_period = declare(self, "diagnostics_period_s", 1.0,
@@ -185,13 +190,15 @@ class FaceTrackerNode(LatestFrameNode):
         self.get_logger().info(f"detector: {self.pipeline.detector.describe()}")
         self._det_pub = self.create_lifecycle_publisher(Detection2DArray, "detections", 10)
         self._img_pub = self.create_lifecycle_publisher(Image, "image_annotated", image_qos(False, 1))
+        self._ann_compressed.configure()
+        self._faces3d.configure()
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         qos = image_qos(self.p_reliable, self.p_depth)
         self._qos = qos
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
-        self._sub = self.create_subscription(Image, "image", self._on_image, qos, event_callbacks=events)
+        self._sub = subscribe_image(self, "image", self.p_transport, self._on_image, qos, event_callbacks=events)
         self._last_rx_wall = time.monotonic()
         self._start_worker("face_tracker_worker")
         self.get_logger().info(f"processing '{self._sub.topic_name}' ({describe_qos(qos)})")
@@ -203,6 +210,8 @@ class FaceTrackerNode(LatestFrameNode):
             if pub is not None:
                 self.destroy_publisher(pub)
         self._det_pub = self._img_pub = None
+        self._ann_compressed.cleanup()
+        self._faces3d.cleanup()
         self.pipeline = None
         self._close_rec_worker()
         if self._hri is not None:
@@ -418,7 +427,8 @@ class FaceTrackerNode(LatestFrameNode):
         pipeline = self.pipeline
         if pipeline is None:
             return
-        result = pipeline.process(bgr, stamp if stamp > 0 else rx, annotate=self.p_annotate)
+        result = pipeline.process(bgr, stamp if stamp > 0 else rx,
+                                  annotate=self.p_annotate or self._ann_compressed.enabled)
         if self._hri is not None:  # REP-155 faces; every output then uses their ids
             result.items = self._hri.publish(bgr, result.items, msg.header)
         if self._det_pub is not None:
@@ -427,6 +437,8 @@ class FaceTrackerNode(LatestFrameNode):
             self._attr_pub.publish(attributes_array([t for t in result.items if isinstance(t, Track)], msg.header))
         if self.p_annotate and self._img_pub is not None and result.annotated is not None:
             self._img_pub.publish(bgr_to_image(result.annotated, msg.header))
+        self._ann_compressed.publish(result.annotated, msg.header)
+        self._faces3d.publish(result.items, msg.header, bgr.shape, pipeline.tracker)
         done = time.monotonic()
         with self._cv:
             self.stats["processed"] += 1
@@ -486,7 +498,7 @@ class FaceTrackerNode(LatestFrameNode):
             "input_rate_hz": f"{rate:.2f}", "latency_p50_ms": f"{p50:.1f}", "latency_p95_ms": f"{p95:.1f}",
             "processing_p50_ms": f"{proc[len(proc) // 2] if proc else 0.0:.1f}",
             "detector": self._describe_detector(), "last_error": self._last_error,
-            "model_error": self._model_error,
+            "model_error": self._model_error, **self._faces3d.diagnostic_values(),
         }
         worker, per_track = self._rec_worker, self._per_track
         if worker is not None:
