@@ -36,6 +36,7 @@ setup(
     entry_points={
         "console_scripts": [
             "face_tracker_node = face_tracker_ros.face_tracker_node:main",
+            "multi_camera_node = face_tracker_ros.multi_camera_node:main",
             "video_source_node = face_tracker_ros.video_source_node:main",
             "face_capture_node = face_tracker_ros.face_capture_node:main",
             "face_reenactment_node = face_tracker_ros.face_reenactment_node:main",

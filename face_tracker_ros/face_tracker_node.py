@@ -29,8 +29,8 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 
-from face_tracker_core.errors import ImageDecodeError, ModelLoadError
-from face_tracker_core.infer import available_backends, make_detector
+from face_tracker_core.errors import ImageDecodeError
+from face_tracker_core.infer import available_backends
 from face_tracker_core.pipeline import FacePipeline
 from face_tracker_core.types import Track
 
@@ -40,6 +40,7 @@ from .hri_output import HriOutput, declare_hri_params
 from .image_input import CompressedOutput, declare_transport, subscribe_image
 from .latest_frame import LatestFrameNode
 from .params import declare, describe_qos, image_qos
+from .pipeline_setup import load_detector
 from .spin import run_node
 
 
@@ -343,17 +344,7 @@ class FaceTrackerNode(LatestFrameNode):
         return min(self.p_low, self.p_score) if self.p_tracking else self.p_score
 
     def _load_detector(self, backend: str, model_path: str):
-        kwargs = {"score_threshold": self._score_floor()}
-        if model_path:
-            if not os.path.exists(model_path):
-                raise ModelLoadError(f"{model_path}: no such model file")
-            if model_path.endswith(".xml"):
-                backend, kwargs["cascade_path"] = "haar", model_path  # an OpenCV cascade
-            else:
-                kwargs["model_path"] = model_path
-                if backend in ("default", "haar"):
-                    backend = "keras"  # a model file means the Keras/TFLite loader
-        return make_detector(backend, **kwargs)
+        return load_detector(backend, model_path, self._score_floor())  # the rule shared with multi_camera_node
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         backend, model = self.p_backend, self.p_model
