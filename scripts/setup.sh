@@ -4,7 +4,7 @@
 #  * With a ROS 2 install sourced (ROS_DISTRO set: Humble, Jazzy, Kilted), that ROS is used: a
 #    .venv with --system-site-packages gets only the Python dependencies.
 #  * Without ROS 2 (a desk machine, CI), a .venv gets pinned dependencies from PyPI, including
-#    the ROS 2 kilted wheels, and the interface packages no registry has (vision_msgs) are built
+#    the ROS 2 kilted wheels, and the interface packages no registry has (vision_msgs, tf2_msgs) are built
 #    from compat/ into .ros_compat/ — unless a real vision_msgs is importable, which always wins.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,9 +50,10 @@ fi
 if python -c "import vision_msgs.msg" 2>/dev/null && [ ! -d .ros_compat/install ]; then
   log "vision_msgs found: $(python -c 'import vision_msgs, os; print(os.path.dirname(vision_msgs.__file__))')"
 else
-  want="$(stamp_of compat/vision_msgs/CMakeLists.txt compat/vision_msgs/package.xml compat/vision_msgs/msg/*.msg)-$(python -c 'import sys; print(sys.version_info[:2])')"
+  want="$(stamp_of compat/vision_msgs/CMakeLists.txt compat/vision_msgs/package.xml compat/vision_msgs/msg/*.msg \
+    compat/tf2_msgs/CMakeLists.txt compat/tf2_msgs/package.xml compat/tf2_msgs/msg/*.msg)-$(python -c 'import sys; print(sys.version_info[:2])')"
   if [ "$(cat .ros_compat/.stamp 2>/dev/null)" != "$want" ]; then
-    log "building vision_msgs interfaces into .ros_compat/ (about 30 s)"
+    log "building the vision_msgs and tf2_msgs interfaces into .ros_compat/ (about 60 s)"
     prefix="${VIRTUAL_ENV}"
     if [ -z "${ROS_DISTRO:-}" ]; then
       # The wheels' exported CMake files name the wheel builder's Python; point them at ours.
@@ -63,7 +64,7 @@ else
       done
     fi
     rm -rf .ros_compat && mkdir -p .ros_compat/src
-    cp -r compat/vision_msgs .ros_compat/src/
+    cp -r compat/vision_msgs compat/tf2_msgs .ros_compat/src/
     (cd .ros_compat && colcon --log-base log build --merge-install --event-handlers console_direct- \
         --cmake-args -DBUILD_TESTING=OFF "-DPython3_EXECUTABLE=$(command -v python)" >build.log 2>&1) \
       || { log "vision_msgs build failed; see .ros_compat/build.log"; tail -30 .ros_compat/build.log >&2; exit 1; }
