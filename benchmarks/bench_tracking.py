@@ -38,8 +38,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ROOT, stats_ms, table, write  # noqa: E402
 
+from face_tracker_core.boxes import iou_matrix  # noqa: E402
 from face_tracker_core.eval import mot  # noqa: E402
-from face_tracker_core.infer.tracker import Tracker, embedder_hook, iou_matrix  # noqa: E402
+from face_tracker_core.infer.tracker import Tracker, embedder_hook  # noqa: E402
 from face_tracker_core.types import BBox, Detection  # noqa: E402
 
 log = logging.getLogger("bench_tracking")

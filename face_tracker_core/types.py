@@ -64,12 +64,10 @@ class BBox:
         return BBox(self.x1 * sx, self.y1 * sy, self.x2 * sx, self.y2 * sy)
 
     def iou(self, other: "BBox") -> float:
-        """Intersection over union with ``other`` (0 when either box is empty)."""
-        ix = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
-        iy = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
-        inter = ix * iy
-        union = self.area + other.area - inter
-        return inter / union if union > 0 else 0.0
+        """Intersection over union with ``other`` (0 when either box is empty); see :mod:`.boxes`."""
+        from .boxes import iou_matrix
+
+        return float(iou_matrix(self.as_xyxy(), other.as_xyxy())[0, 0])
 
 
 @dataclass(frozen=True)

@@ -1,55 +1,17 @@
-"""Detection metrics in plain numpy: NMS, greedy matching, AP, recall, false faces, mean IoU.
+"""Detection metrics in plain numpy: greedy matching, AP, recall, false faces, mean IoU.
 
 Boxes are ``[K, 4]`` float arrays ``(x1, y1, x2, y2)`` in pixels of the image they belong to.
+IoU, NMS and post-processing live in :mod:`face_tracker_core.boxes` (re-exported here for the
+evaluation and training code that imports them from this module).
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU, ``[len(a), len(b)]``."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.45, max_out: int = 200) -> np.ndarray:
-    """Greedy non-maximum suppression; returns kept indices, highest score first."""
-    order = np.argsort(-scores, kind="stable")
-    boxes = np.asarray(boxes, np.float64)
-    keep: List[int] = []
-    while order.size and len(keep) < max_out:
-        i = order[0]
-        keep.append(int(i))
-        if order.size == 1:
-            break
-        ious = iou_matrix(boxes[i:i + 1], boxes[order[1:]])[0]
-        order = order[1:][ious <= iou_threshold]
-    return np.array(keep, np.int64)
-
-
-def postprocess(raw: np.ndarray, score_threshold: float = 0.05, iou_threshold: float = 0.45,
-                max_out: int = 200, pre_nms: int = 1000) -> Tuple[np.ndarray, np.ndarray]:
-    """Raw detector output ``[N, 5]`` (logit, x1, y1, x2, y2) -> ``(boxes [K, 4], scores [K])``."""
-    scores = 1.0 / (1.0 + np.exp(-raw[:, 0].astype(np.float64)))
-    idx = np.nonzero(scores >= score_threshold)[0]
-    if idx.size > pre_nms:
-        idx = idx[np.argsort(-scores[idx], kind="stable")[:pre_nms]]
-    boxes, sc = raw[idx, 1:5].astype(np.float64), scores[idx]
-    keep = nms(boxes, sc, iou_threshold, max_out)
-    return boxes[keep], sc[keep]
+from ..boxes import iou_matrix, nms, postprocess  # noqa: F401  (re-exported)
 
 
 def match(boxes: np.ndarray, scores: np.ndarray, gts: np.ndarray, iou_threshold: float) -> np.ndarray:

@@ -81,7 +81,7 @@ class _KerasRuntime(_Runtime):
         self.nms_iou, self.max_det = nms_iou, max_det
 
     def run(self, x):
-        from ..eval.detection_metrics import postprocess
+        from ..boxes import postprocess
 
         raw = np.asarray(self.model(x, training=False))[0]
         return postprocess(raw, MIN_SCORE, self.nms_iou, self.max_det)

@@ -80,160 +80,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from ..boxes import iou_matrix
 from ..types import BBox, Detection, Track
+from .appearance import AppearanceReid, embedder_hook, normalise
+from .association import associate, bridges
 from .kalman import BoxKalman, xyxy_to_z, z_to_xyxy
+from .tracker_config import AppearanceHook, TrackerConfig
+
+__all__ = ["Tracker", "TrackerConfig", "AppearanceHook", "embedder_hook", "iou_matrix"]
 
 log = logging.getLogger(__name__)
-
-#: ``hook(frame, detections) -> (len(detections), D) array or None``; see the module docstring.
-AppearanceHook = Callable[[Optional[np.ndarray], Sequence[Detection]], Optional[np.ndarray]]
-
-
-@dataclass
-class TrackerConfig:
-    """Tracker settings (all optional; units in the names: ``_s`` seconds, ``_std`` see below).
-
-    Association:
-        high_score: detections at or above this score are matched first and may start tracks.
-        low_score: detections below this are ignored; those in ``[low_score, high_score)`` can only
-            extend an existing track (ByteTrack's second stage).
-        new_track_score: minimum score to start a track; ``None`` = ``high_score``.
-        iou_threshold: minimum IoU between a track's predicted box and a high-score detection.
-        low_iou_threshold: minimum IoU for the low-score stage (stricter: such detections are
-            less trustworthy).
-        lost_buffer: for coasting tracks, both boxes are grown by this fraction of their width and
-            height on each side before the IoU (buffered IoU), so a re-appearing face a bit off
-            its prediction is still matched. 0 disables.
-        lost_gate: squared Mahalanobis gate of the box centre in the last-chance match of coasting
-            tracks (chi-square, 2 dof: 5.99 = 95 %, 13.8 = 99.9 %); 0 disables. Wide on purpose:
-            the last, partly hidden boxes of a face going behind something often corrupt its
-            velocity, so it re-appears off the prediction; ``lost_max_dist`` bounds the reach.
-        lost_max_dist: that match never spans more than this many box heights (centre distance).
-        bridge_overlap: a high-score detection that overlaps two *stronger* detections, each
-            covering at least this fraction of its area, is taken for a *bridge*: the box some
-            detectors put on the gap between two touching heads (half of each looks like a
-            face). Bridges are treated like low-score detections: they may extend a track that
-            was matched on the previous update (stage c: a real face partly hidden by two others
-            stays tracked) but neither re-acquire a coasting track nor start one, so they cannot
-            pull away the track of a face hidden behind one of the two, nor take its id when it
-            re-appears. 0 disables.
-
-    Life cycle:
-        min_hits: matched updates before a track is confirmed (reported). 1 = report at once.
-        max_age_s: seconds without a detection after which a confirmed track is removed.
-        report_lost_s: confirmed tracks that missed their detection for at most this many seconds
-            are still returned by :meth:`Tracker.update` with their predicted box (0 = only tracks
-            matched in this frame).
-
-    Motion model (Kalman noise, relative to the box height ``h``, see :mod:`.kalman`):
-        measurement_std: detector noise of the box centre, fraction of ``h``; larger = smoother,
-            more lag.
-        size_measurement_std: detector noise of the box width/height, fraction of ``h``.
-        accel_std: centre acceleration noise, ``h`` per s^1.5; larger = follows turns faster.
-        size_accel_std: size acceleration noise, ``h`` per s^1.5.
-        init_velocity_std: velocity prior of a new track, ``h`` per s.
-        robust_chi2: a detection whose squared Mahalanobis distance to the prediction exceeds
-            this (chi-square, 4 dof) is trusted less, in proportion (robust update): the shrunken,
-            off-centre box of a face half hidden behind something cannot stop or shrink the
-            track. 0 = plain Kalman update.
-
-    Output smoothing (One-Euro filter on the reported boxes only):
-        smooth_min_cutoff_hz: cut-off frequency for a still face, Hz; lower = steadier box.
-            0 disables (reports the Kalman estimate).
-        smooth_beta: cut-off increase per unit of speed (Hz per box height per second); higher =
-            less lag on moving faces.
-
-    Appearance (only used with a hook or ``embeddings``):
-        appearance_threshold: cosine similarity needed to give a new detection an old id; set it
-            to your embedder's same-person cosine. 0.92 suits dlib's ResNet (flip-averaged, on
-            CelebA heads: 0.4 % of different-person pairs and 7 % of same-person pairs of
-            *different photos* fall on the wrong side; different people often reach 0.85-0.9, so
-            dlib's "distance 0.6" rule, a cosine of 0.82, would merge strangers).
-        appearance_interval_s: refresh a track's embedding at most this often.
-        appearance_momentum: weight of the old embedding in the running average (0..1).
-        appearance_memory_s: how long a removed track's embedding is remembered.
-        appearance_window_s: a new track may still take a remembered id during its first
-            seconds (on its first good view: a high-score box not overlapping another face, not
-            cut by the border).
-        appearance_hold_s: while some known face is missing, a new track is not reported until
-            that check is done, for at most this long (so a returning face does not show a new
-            id for a few frames before getting its old one back). 0 = report at once.
-        max_gallery: most removed tracks remembered (oldest forgotten first).
-    """
-
-    high_score: float = 0.5
-    low_score: float = 0.1
-    new_track_score: Optional[float] = None
-    iou_threshold: float = 0.3
-    low_iou_threshold: float = 0.5
-    lost_buffer: float = 0.3
-    min_hits: int = 2
-    max_age_s: float = 1.0
-    report_lost_s: float = 0.1
-    lost_gate: float = 13.8
-    lost_max_dist: float = 1.5
-    bridge_overlap: float = 0.05
-    smooth_min_cutoff_hz: float = 1.0
-    smooth_beta: float = 5.0
-    measurement_std: float = 0.05
-    size_measurement_std: float = 0.1
-    accel_std: float = 2.0
-    size_accel_std: float = 1.0
-    init_velocity_std: float = 2.0
-    robust_chi2: float = 6.0
-    appearance_threshold: float = 0.92
-    appearance_interval_s: float = 0.5
-    appearance_momentum: float = 0.7
-    appearance_memory_s: float = 60.0
-    appearance_window_s: float = 1.0
-    appearance_hold_s: float = 0.5
-    max_gallery: int = 100
-
-    def validate(self) -> "TrackerConfig":
-        """Check ranges; raises ``ValueError`` naming the bad setting. Returns ``self``."""
-        def need(cond: bool, msg: str) -> None:
-            if not cond:
-                raise ValueError(f"tracker config: {msg}")
-
-        for name in ("high_score", "low_score", "iou_threshold", "low_iou_threshold", "appearance_momentum",
-                     "bridge_overlap"):
-            v = getattr(self, name)
-            need(isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= 1.0,
-                 f"{name}={v!r} must be in [0, 1]")
-        need(self.low_score <= self.high_score, f"low_score={self.low_score} must be <= high_score={self.high_score}")
-        if self.new_track_score is not None:
-            need(0.0 <= self.new_track_score <= 1.0, f"new_track_score={self.new_track_score!r} must be in [0, 1]")
-        need(self.iou_threshold > 0.0, "iou_threshold must be > 0 (0 would match disjoint boxes)")
-        need(self.low_iou_threshold > 0.0, "low_iou_threshold must be > 0")
-        need(int(self.min_hits) == self.min_hits and self.min_hits >= 1,
-             f"min_hits={self.min_hits!r} must be an integer >= 1")
-        for name in ("max_age_s", "measurement_std", "size_measurement_std"):
-            v = getattr(self, name)
-            need(math.isfinite(v) and v > 0.0, f"{name}={v!r} must be > 0")
-        for name in ("report_lost_s", "robust_chi2", "lost_gate", "lost_max_dist", "smooth_min_cutoff_hz",
-                     "smooth_beta", "lost_buffer", "accel_std", "size_accel_std", "init_velocity_std",
-                     "appearance_interval_s", "appearance_memory_s", "appearance_window_s",
-                     "appearance_hold_s"):
-            v = getattr(self, name)
-            need(math.isfinite(v) and v >= 0.0, f"{name}={v!r} must be >= 0")
-        need(-1.0 <= self.appearance_threshold <= 1.0, "appearance_threshold must be a cosine in [-1, 1]")
-        need(int(self.max_gallery) == self.max_gallery and self.max_gallery >= 0, "max_gallery must be an integer >= 0")
-        return self
-
-    @classmethod
-    def from_dict(cls, config: Dict[str, object]) -> "TrackerConfig":
-        """Build from a mapping; unknown keys raise ``ValueError`` listing the valid ones."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(config) - names)
-        if unknown:
-            raise ValueError(f"tracker config: unknown setting(s) {unknown} (valid: {sorted(names)})")
-        return cls(**config).validate()
 
 
 class _Meta:
@@ -257,75 +117,7 @@ class _Meta:
         self.fresh_id = True         # a new id that appearance may still replace by a remembered one
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of corner boxes.
-
-    Args:
-        a: ``(N, 4)`` boxes ``(x1, y1, x2, y2)`` in pixels.
-        b: ``(M, 4)`` boxes.
-
-    Returns:
-        ``(N, M)`` IoU in [0, 1] (0 for empty boxes).
-    """
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    inter, area_a, area_b = _intersections(a, b)
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0.0, inter / union, 0.0)
-
-
-def _intersections(a: np.ndarray, b: np.ndarray):
-    """``(N, M)`` pairwise intersection areas of corner boxes ``a`` ``(N, 4)`` and ``b`` ``(M, 4)``,
-    and their areas ``(N,)``, ``(M,)`` (0 for empty boxes)."""
-    ix = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    iy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.maximum(ix, 0.0) * np.maximum(iy, 0.0)
-    area_a = np.maximum(a[:, 2] - a[:, 0], 0.0) * np.maximum(a[:, 3] - a[:, 1], 0.0)
-    area_b = np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)
-    return inter, area_a, area_b
-
-
-def _grow(boxes: np.ndarray, frac: np.ndarray) -> np.ndarray:
-    """Grow corner boxes by ``frac`` (broadcast) of their width/height on every side."""
-    w = (boxes[..., 2] - boxes[..., 0]) * frac
-    h = (boxes[..., 3] - boxes[..., 1]) * frac
-    return np.stack([boxes[..., 0] - w, boxes[..., 1] - h, boxes[..., 2] + w, boxes[..., 3] + h], axis=-1)
-
-
-def _bridges(boxes: np.ndarray, scores: np.ndarray, high: np.ndarray, min_overlap: float) -> np.ndarray:
-    """Which detections are *bridges* (see ``TrackerConfig.bridge_overlap``).
-
-    Args:
-        boxes: ``(N, 4)`` corner boxes in pixels.
-        scores: ``(N,)`` detector scores.
-        high: ``(N,)`` bool, the high-score detections (only those count as neighbours).
-        min_overlap: fraction of a box's area each of two stronger neighbours must cover; 0 = off.
-
-    Returns:
-        ``(N,)`` bool.
-    """
-    n = len(boxes)
-    if min_overlap <= 0.0 or n < 3:
-        return np.zeros(n, dtype=bool)
-    inter, area, _ = _intersections(boxes, boxes)
-    covered = inter / np.maximum(area[:, None], 1e-9)   # fraction of the row's box
-    neighbour = covered >= min_overlap
-    neighbour &= high[None, :] & (scores[None, :] > scores[:, None])
-    np.fill_diagonal(neighbour, False)
-    return high & (neighbour.sum(axis=1) >= 2)
-
-
-def _assign(score: np.ndarray, threshold: float):
-    """Hungarian maximisation of ``score`` (``(N, M)``), pairs below ``threshold`` dropped."""
-    if score.size == 0:
-        return np.empty(0, dtype=int), np.empty(0, dtype=int)
-    rows, cols = linear_sum_assignment(score, maximize=True)
-    keep = score[rows, cols] >= threshold
-    return rows[keep], cols[keep]
-
-
-class Tracker:
+class Tracker(AppearanceReid):
     """Tracks faces across frames; see the module docstring for the algorithm and the hook.
 
     Args:
@@ -437,88 +229,20 @@ class Tracker:
             oldest track first.
         """
         cfg = self.config
-        stamp = float(stamp)
-        if not math.isfinite(stamp):
-            raise ValueError(f"tracker: stamp must be a finite number of seconds, got {stamp!r}")
-        dt = 0.0
-        if self._stamp is not None:
-            dt = stamp - self._stamp
-            if dt < -cfg.max_age_s:
-                log.warning("tracker: stamp went back %.3f s (stream restarted?); dropping all tracks", -dt)
-                self.reset()
-                dt = 0.0
-            elif dt < 0.0:
-                stamp, dt = self._stamp, 0.0
-        self._stamp = stamp
-
+        stamp, dt = self._advance(stamp)
         # 1. predict, then drop confirmed tracks too long without a detection.
         self._mean, self._cov = self._kf.predict(self._mean, self._cov, dt)
         self._expire(stamp)
 
         # Detections as arrays (invalid ones skipped: a broken detector must not break tracking).
         dets, boxes, scores, emb_rows = self._parse(detections, embeddings)
-        n_trk, n_det = len(self._meta), len(dets)
-        trk_boxes = z_to_xyxy(self._mean[:, :4]) if n_trk else np.zeros((0, 4))
-        det_track = np.full(n_det, -1, dtype=int)         # det index -> track row
-        trk_det = np.full(n_trk, -1, dtype=int)           # track row -> det index
-
-        # Bridges (boxes on the gap between two faces) are demoted to the low-score tier.
-        bridge = _bridges(boxes, scores, scores >= cfg.high_score, cfg.bridge_overlap)
-        if n_trk and n_det:
-            high = (scores >= cfg.high_score) & ~bridge
-            confirmed = np.array([m.confirmed for m in self._meta], dtype=bool)
-            recent = np.array([m.matched_prev for m in self._meta], dtype=bool)
-            iou = iou_matrix(trk_boxes, boxes)
-            # a. tracked faces vs high-score detections.
-            self._match(iou, confirmed & recent, high, cfg.iou_threshold, trk_det, det_track)
-            # b. coasting faces vs the rest, on buffered IoU.
-            lost = confirmed & ~recent
-            if lost.any():
-                biou = iou
-                if cfg.lost_buffer > 0.0:
-                    # Only the coasting rows are used by this stage, so only they are recomputed.
-                    biou = iou.copy()
-                    rows = np.flatnonzero(lost)
-                    biou[rows] = iou_matrix(_grow(trk_boxes[rows], cfg.lost_buffer), _grow(boxes, cfg.lost_buffer))
-                self._match(biou, lost, high, cfg.iou_threshold, trk_det, det_track)
-                # b2. still-unmatched coasting faces: Mahalanobis gate on the Kalman prediction,
-                # whose uncertainty has grown while coasting (a face that turned back behind an
-                # occluder re-appears far from a constant-velocity guess, but within it).
-                rows = np.flatnonzero(lost & (trk_det < 0))
-                cols = np.flatnonzero(high & (det_track < 0))
-                if cfg.lost_gate > 0.0 and rows.size and cols.size:
-                    zc = xyxy_to_z(boxes[cols])
-                    # Centre only: a face coming out from behind something shows a small box first.
-                    md = self._kf.gating_distance(self._mean[rows], self._cov[rows], zc, dims=2)
-                    # ...but never farther than lost_max_dist box heights: after a long coast the
-                    # covariance alone would let the track grab someone else in a crowd.
-                    pm = self._mean[rows]
-                    dist = np.hypot(zc[None, :, 0] - pm[:, None, 0], zc[None, :, 1] - pm[:, None, 1])
-                    md[dist > cfg.lost_max_dist * np.maximum(pm[:, 3:4], 1.0)] = 1e9
-                    r, c = _assign(cfg.lost_gate - md, 1e-9)
-                    trk_det[rows[r]] = cols[c]
-                    det_track[cols[c]] = rows[r]
-            # c. tracked faces vs low-score detections.
-            self._match(iou, confirmed & recent, ~high, cfg.low_iou_threshold, trk_det, det_track)
-            # d. tentative tracks vs the remaining high-score detections.
-            self._match(iou, ~confirmed, high, cfg.iou_threshold, trk_det, det_track)
-
-        # Coasting tracks keep their size: a face does not shrink while unseen, and the last boxes
-        # before a miss are often those of a face half gone behind something.
-        if n_trk:
-            self._mean[trk_det < 0, 6:8] = 0.0
-        # Kalman correction of all matched tracks at once.
-        rows = np.flatnonzero(trk_det >= 0)
-        if rows.size:
-            z = xyxy_to_z(boxes[trk_det[rows]])
-            self._mean[rows], self._cov[rows] = self._kf.update(self._mean[rows], self._cov[rows], z)
-            for r in rows:
-                m, d = self._meta[r], dets[trk_det[r]]
-                m.hits += 1
-                m.last_update = stamp
-                m.score, m.label, m.landmarks = d.score, d.label, d.landmarks
-                if m.hits >= cfg.min_hits:
-                    m.confirmed = True
+        # 2. association. Bridges (boxes on the gap between two faces) are demoted to the low-score tier.
+        bridge = bridges(boxes, scores, scores >= cfg.high_score, cfg.bridge_overlap)
+        confirmed = np.array([m.confirmed for m in self._meta], dtype=bool)
+        recent = np.array([m.matched_prev for m in self._meta], dtype=bool)
+        trk_det, det_track = associate(self._kf, self._mean, self._cov, confirmed, recent, boxes,
+                                       (scores >= cfg.high_score) & ~bridge, cfg)
+        self._correct(trk_det, dets, boxes, stamp)
         self._smooth(dt)
 
         # 3. deaths of unmatched tentative tracks, births, then appearance re-identification.
@@ -527,28 +251,61 @@ class Tracker:
             self._remove(np.flatnonzero(~keep), stamp, archive=False)
             trk_det = trk_det[keep]
         new_score = cfg.high_score if cfg.new_track_score is None else cfg.new_track_score
-        births = [j for j in range(n_det) if det_track[j] < 0 and scores[j] >= new_score and not bridge[j]]
+        births = [j for j in range(len(dets)) if det_track[j] < 0 and scores[j] >= new_score and not bridge[j]]
         self._birth(dets, boxes, births, stamp)
         self._known_missing = False
         if self._appearance is not None or emb_rows is not None:
             row_det = np.concatenate([trk_det, np.asarray(births, dtype=int)])   # row -> det now
             self._appearance_step(dets, boxes, scores, emb_rows, row_det, stamp, frame)
 
-        for i, m in enumerate(self._meta):
+        for m in self._meta:
             m.matched_prev = m.last_update == stamp
         return self._report(stamp)
 
     # -- steps --------------------------------------------------------------------------------
-    @staticmethod
-    def _match(score: np.ndarray, trk_mask: np.ndarray, det_mask: np.ndarray, threshold: float,
-               trk_det: np.ndarray, det_track: np.ndarray) -> None:
-        rows = np.flatnonzero(trk_mask & (trk_det < 0))
-        cols = np.flatnonzero(det_mask & (det_track < 0))
-        if rows.size == 0 or cols.size == 0:
+    def _advance(self, stamp: float):
+        """Check ``stamp`` and move the clock to it.
+
+        Returns:
+            ``(stamp, dt)``: the stamp used (an out-of-order one becomes the previous stamp) and the
+            seconds since the previous update (0 for the first update or after a restart).
+
+        Raises:
+            ValueError: a non-finite stamp.
+        """
+        stamp = float(stamp)
+        if not math.isfinite(stamp):
+            raise ValueError(f"tracker: stamp must be a finite number of seconds, got {stamp!r}")
+        dt = 0.0
+        if self._stamp is not None:
+            dt = stamp - self._stamp
+            if dt < -self.config.max_age_s:
+                log.warning("tracker: stamp went back %.3f s (stream restarted?); dropping all tracks", -dt)
+                self.reset()
+                dt = 0.0
+            elif dt < 0.0:
+                stamp, dt = self._stamp, 0.0
+        self._stamp = stamp
+        return stamp, dt
+
+    def _correct(self, trk_det: np.ndarray, dets: List[Detection], boxes: np.ndarray, stamp: float) -> None:
+        """Kalman correction of the matched tracks (``trk_det[row] >= 0``) and their book-keeping."""
+        # Coasting tracks keep their size: a face does not shrink while unseen, and the last boxes
+        # before a miss are often those of a face half gone behind something.
+        if len(trk_det):
+            self._mean[trk_det < 0, 6:8] = 0.0
+        rows = np.flatnonzero(trk_det >= 0)
+        if not rows.size:
             return
-        r, c = _assign(score[np.ix_(rows, cols)], threshold)
-        trk_det[rows[r]] = cols[c]
-        det_track[cols[c]] = rows[r]
+        z = xyxy_to_z(boxes[trk_det[rows]])
+        self._mean[rows], self._cov[rows] = self._kf.update(self._mean[rows], self._cov[rows], z)
+        for r in rows:
+            m, d = self._meta[r], dets[trk_det[r]]
+            m.hits += 1
+            m.last_update = stamp
+            m.score, m.label, m.landmarks = d.score, d.label, d.landmarks
+            if m.hits >= self.config.min_hits:
+                m.confirmed = True
 
     def _parse(self, detections: Sequence[Detection], embeddings: Optional[np.ndarray]):
         cfg = self.config
@@ -568,7 +325,7 @@ class Tracker:
             e = np.asarray(embeddings, dtype=np.float64)
             if e.ndim != 2 or e.shape[0] != len(detections):
                 raise ValueError(f"tracker: embeddings must be (len(detections)={len(detections)}, D), got {e.shape}")
-            emb = _normalise(e[rows]) if rows.size else np.zeros((0, e.shape[1]))
+            emb = normalise(e[rows]) if rows.size else np.zeros((0, e.shape[1]))
         return dets, boxes, scores, emb
 
     def _expire(self, stamp: float) -> None:
@@ -630,130 +387,3 @@ class Tracker:
             if m.confirmed and stamp - m.last_update <= lim
             # a new face that may turn out to be a missing one waits for its appearance check
             and not (hold > 0.0 and m.fresh_id and m.embedding is None and stamp - m.born < hold))
-
-    # -- appearance ---------------------------------------------------------------------------
-    def _appearance_step(self, dets, boxes, scores, emb_rows, row_det: np.ndarray, stamp: float, frame) -> None:
-        """Refresh track embeddings; give a young track the id of the face it turns out to be.
-
-        A track born in the last ``appearance_window_s`` seconds is compared, on its *first good*
-        embedding, with the coasting tracks and the remembered removed ones; on a match it takes
-        that id (and is confirmed at once). Waiting for a good view instead of deciding at birth
-        matters: a face walking in is cut by the border, and a cut face embeds poorly.
-
-        Args:
-            row_det: for each track row, the index of its detection in this frame or -1.
-        """
-        cfg = self.config
-        if self._gallery:  # forget what is too old to trust
-            for tid in [t for t, (_, seen) in self._gallery.items() if stamp - seen > cfg.appearance_memory_s]:
-                del self._gallery[tid]
-        known = bool(self._gallery) or any(m.confirmed and m.embedding is not None and row_det[i] < 0
-                                           for i, m in enumerate(self._meta))
-        self._known_missing = known
-        if not len(dets):
-            return
-        # A "good" view: a high-score detection that overlaps no other high-score detection and is
-        # not cut by the image border. (Weak boxes are left out on both sides: a detector run at a
-        # low threshold for ByteTrack scatters them over faces and background alike.)
-        strong = scores >= cfg.high_score
-        overlap = iou_matrix(boxes, boxes)
-        np.fill_diagonal(overlap, 0.0)
-        good = strong & ~((overlap > 0.0) & strong[None, :]).any(axis=1)
-        if frame is not None and getattr(frame, "ndim", 0) >= 2:
-            # Detectors clip boxes to the image, so a face cut by the border ends exactly on it:
-            # keep a margin of 5 % of the box size (at least 1 px) to the border.
-            fh, fw = frame.shape[:2]
-            mx = np.maximum(0.05 * (boxes[:, 2] - boxes[:, 0]), 1.0)
-            my = np.maximum(0.05 * (boxes[:, 3] - boxes[:, 1]), 1.0)
-            good &= ((boxes[:, 0] >= mx) & (boxes[:, 1] >= my)
-                     & (boxes[:, 2] <= fw - mx) & (boxes[:, 3] <= fh - my))
-        young, due = [], []
-        for i, m in enumerate(self._meta):
-            j = row_det[i]
-            if j < 0 or not good[j]:
-                continue
-            if known and m.fresh_id and m.embedding is None and stamp - m.born <= cfg.appearance_window_s:
-                young.append(i)
-            elif m.confirmed and stamp - m.emb_stamp >= cfg.appearance_interval_s:
-                due.append(i)
-        rows = young + due
-        if not rows:
-            return
-        emb = self._embed(dets, [int(row_det[i]) for i in rows], emb_rows, frame)
-        if emb is None:
-            return
-        valid = np.isfinite(emb).all(axis=1) & (np.abs(emb).sum(axis=1) > 0)
-        mom = cfg.appearance_momentum
-        for k, i in enumerate(rows):
-            if valid[k]:
-                m = self._meta[i]
-                m.embedding = emb[k] if m.embedding is None else _normalise(mom * m.embedding + (1 - mom) * emb[k])
-                m.emb_stamp = stamp
-        cand = [i for k, i in enumerate(young) if valid[k]]
-        if not cand:
-            return
-        for i in cand:
-            self._meta[i].fresh_id = False          # one chance: judged on its first good view
-        lost = [i for i, m in enumerate(self._meta)
-                if m.confirmed and m.embedding is not None and row_det[i] < 0 and i not in cand]
-        gal = list(self._gallery)
-        if not lost and not gal:
-            return
-        bank = np.stack([self._meta[i].embedding for i in lost] + [self._gallery[t][0] for t in gal])
-        sim = np.stack([self._meta[i].embedding for i in cand]) @ bank.T
-        r, c = _assign(sim, cfg.appearance_threshold)
-        drop = []
-        for ri, ci in zip(r, c):
-            m = self._meta[cand[ri]]
-            if ci < len(lost):        # a coasting track re-found away from its prediction
-                old = self._meta[lost[ci]]
-                old_id, old_emb, old_hits = old.track_id, old.embedding, old.hits
-                drop.append(lost[ci])
-            else:                     # a removed track is back
-                old_id = gal[ci - len(lost)]
-                old_emb, _ = self._gallery.pop(old_id)
-                old_hits = 0
-            log.debug("tracker: new track %s is %s again (appearance, cos %.2f)", m.track_id, old_id, sim[ri, ci])
-            m.track_id, m.confirmed, m.hits = old_id, True, m.hits + old_hits
-            m.embedding = _normalise(mom * old_emb + (1 - mom) * m.embedding)
-        if drop:
-            self._remove(np.asarray(drop), stamp, archive=False)
-
-    def _embed(self, dets, need: List[int], emb_rows, frame) -> Optional[np.ndarray]:
-        if emb_rows is not None:
-            return emb_rows[need]
-        try:
-            out = self._appearance(frame, [dets[j] for j in need])
-        except Exception as exc:  # a failing recogniser must not stop tracking
-            log.warning("tracker: appearance hook failed (%s: %s); continuing without it", type(exc).__name__, exc)
-            return None
-        if out is None:
-            return None
-        out = np.asarray(out, dtype=np.float64)
-        if out.ndim != 2 or out.shape[0] != len(need):
-            log.warning("tracker: appearance hook returned shape %s for %d detections; ignored", out.shape, len(need))
-            return None
-        return _normalise(out)
-
-
-def embedder_hook(embedder) -> AppearanceHook:
-    """Appearance hook from a face embedder with ``embed(bgr, boxes) -> (N, D)`` (e.g. the
-    recognition embedders of :mod:`face_tracker_core.recognition`).
-
-    The hook needs the frame, so pass it: ``tracker.update(dets, stamp, frame=bgr)``; without a
-    frame it returns ``None`` (appearance skipped for that update).
-    """
-
-    def hook(frame, detections):
-        if frame is None or not len(detections):
-            return None
-        return embedder.embed(frame, [d.box for d in detections])
-
-    return hook
-
-
-def _normalise(e: np.ndarray) -> np.ndarray:
-    """L2-normalise rows (zero/NaN rows stay zero/NaN)."""
-    e = np.asarray(e, dtype=np.float64)
-    n = np.linalg.norm(e, axis=-1, keepdims=True)
-    return e / np.where(n > 0, n, 1.0)
