@@ -22,159 +22,28 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import os
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import cv2
 import numpy as np
 
-from ..errors import DataError, ImageDecodeError
-from ..imaging import read_image
-from ..types import BBox
+from ..errors import DataError
 from .capture import IMAGE_EXTENSIONS, parse_capture_name
 from .labelme import REVIEW_FLAG, labelme_image_bytes, read_labelme
+from .samples import FileIssue, ImportReport, Sample, read_manifest, write_manifest
+
+__all__ = ["Sample", "FileIssue", "ImportReport", "import_folder", "load_samples", "parse_label_map",
+           "read_manifest", "write_manifest", "NEAR_DUPLICATE_THRESHOLD"]
 
 log = logging.getLogger(__name__)
 
 #: Mean absolute difference (grey levels, 0..255) of 32x24 thumbnails under which two
 #: consecutive captured frames count as near-identical.
 NEAR_DUPLICATE_THRESHOLD = 6.0
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One training image.
-
-    Attributes:
-        image_path: the image file (absolute after import).
-        boxes: face boxes in pixels of the image, ``(x1, y1, x2, y2)``; empty for a negative.
-        source_id: split key shared by all variants/near-duplicates of one original frame.
-        width: image width, pixels (0 if unknown).
-        height: image height, pixels (0 if unknown).
-        labels: one label per box (``"face"``).
-        json_path: the LabelMe file it came from (``None`` for unlabelled negatives).
-        embedded: the pixels are (also) in the JSON's ``imageData``; used when ``image_path``
-            does not exist.
-    """
-
-    image_path: str
-    boxes: Tuple[BBox, ...] = ()
-    source_id: str = ""
-    width: int = 0
-    height: int = 0
-    labels: Tuple[str, ...] = ()
-    json_path: Optional[str] = None
-    embedded: bool = False
-
-    @property
-    def negative(self) -> bool:
-        """True for an image without faces."""
-        return not self.boxes
-
-    def load_bgr(self) -> np.ndarray:
-        """The image as ``(H, W, 3)`` ``uint8`` BGR.
-
-        Raises:
-            ImageDecodeError: unreadable file (named in the message).
-        """
-        if os.path.isfile(self.image_path) or not (self.embedded and self.json_path):
-            return read_image(self.image_path)
-        data = labelme_image_bytes(self.json_path)
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        if img is None:
-            raise ImageDecodeError(f"{self.json_path}: imageData is not a readable image")
-        return img
-
-    def to_dict(self, relative_to: Optional[str] = None) -> Dict[str, Any]:
-        """JSON-friendly dict (paths relative to ``relative_to`` when given)."""
-        def rel(p: Optional[str]) -> Optional[str]:
-            if p is None or relative_to is None:
-                return p
-            return os.path.relpath(p, relative_to)
-
-        return {"image": rel(self.image_path), "json": rel(self.json_path),
-                "boxes": [[round(v, 3) for v in b.as_xyxy()] for b in self.boxes],
-                "labels": list(self.labels), "source_id": self.source_id,
-                "width": self.width, "height": self.height, "embedded": self.embedded}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], base_dir: Optional[str] = None) -> "Sample":
-        def absp(p: Optional[str]) -> Optional[str]:
-            if p is None or base_dir is None or os.path.isabs(p):
-                return p
-            return os.path.normpath(os.path.join(base_dir, p))
-
-        boxes = tuple(BBox(*map(float, b)) for b in d.get("boxes", []))
-        labels = tuple(d.get("labels") or ["face"] * len(boxes))
-        return cls(absp(d["image"]), boxes, str(d.get("source_id", "")), int(d.get("width", 0)),
-                   int(d.get("height", 0)), labels, absp(d.get("json")), bool(d.get("embedded", False)))
-
-
-@dataclass(frozen=True)
-class FileIssue:
-    """One problem found in one file."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return self.message if self.message.startswith(self.path) else f"{self.path}: {self.message}"
-
-
-@dataclass
-class ImportReport:
-    """Result of importing folders/manifests.
-
-    Attributes:
-        samples: the good samples, sorted by image path.
-        errors: files that were rejected, one :class:`FileIssue` each.
-        warnings: accepted with a remark (box clipped by a pixel, shape without area ignored...).
-        unlabelled: images without a JSON that were not taken as negatives.
-        roots: the inputs.
-    """
-
-    samples: List[Sample] = field(default_factory=list)
-    errors: List[FileIssue] = field(default_factory=list)
-    warnings: List[FileIssue] = field(default_factory=list)
-    unlabelled: List[str] = field(default_factory=list)
-    roots: List[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def merge(self, other: "ImportReport") -> None:
-        self.samples.extend(other.samples)
-        self.errors.extend(other.errors)
-        self.warnings.extend(other.warnings)
-        self.unlabelled.extend(other.unlabelled)
-        self.roots.extend(other.roots)
-
-    def summary(self) -> str:
-        faces = sum(len(s.boxes) for s in self.samples)
-        neg = sum(1 for s in self.samples if s.negative)
-        sources = len({s.source_id for s in self.samples})
-        return (f"{len(self.samples)} images ({neg} negatives, {faces} faces, {sources} sources), "
-                f"{len(self.errors)} bad files, {len(self.warnings)} warnings, "
-                f"{len(self.unlabelled)} unlabelled images skipped")
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {"roots": self.roots, "summary": self.summary(),
-                "images": len(self.samples), "faces": sum(len(s.boxes) for s in self.samples),
-                "errors": [{"path": e.path, "message": str(e)} for e in self.errors],
-                "warnings": [{"path": w.path, "message": str(w)} for w in self.warnings],
-                "unlabelled": self.unlabelled}
-
-    def raise_if_errors(self) -> None:
-        """Raise :class:`DataError` listing the bad files (first 20)."""
-        if self.errors:
-            lines = [str(e) for e in self.errors[:20]]
-            more = f"\n... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
-            raise DataError(f"{len(self.errors)} bad files:\n" + "\n".join(lines) + more)
 
 
 def _skip(name: str) -> bool:
@@ -228,6 +97,87 @@ def _thumb(data: bytes) -> Optional[np.ndarray]:
 def _content_id(data: bytes) -> str:
     return "sha1:" + hashlib.sha1(data).hexdigest()[:12]
 
+@dataclass
+class _Import:
+    """State of one :func:`import_folder` run shared by the per-file steps."""
+
+    report: ImportReport
+    check_images: bool
+    grouping: str                                   # group_near_duplicates
+    want_thumb: bool
+    thumbs: Dict[str, np.ndarray] = field(default_factory=dict)
+    explicit_source: Set[str] = field(default_factory=set)
+    used_images: Set[str] = field(default_factory=set)
+
+    def content_source(self, image_path: str, data: bytes) -> str:
+        """Content id of an image, keeping its thumbnail when near-duplicates are grouped."""
+        if self.want_thumb and _groupable(image_path, self.grouping):
+            t = _thumb(data)
+            if t is not None:
+                self.thumbs[image_path] = t
+        return _content_id(data)
+
+
+def _check_size(path: str, data: bytes, width: int, height: int) -> None:
+    w, h = _image_size(data, path)
+    if width and height and (w, h) != (width, height):
+        raise DataError(f"{path}: image is {w}x{h} but its JSON says {width}x{height}")
+
+
+def _import_labelled(st: _Import, jp: str, labels, label_map, outside_tolerance: float) -> None:
+    """One LabelMe file into ``st.report`` (a sample, warnings; raises for a bad file)."""
+    rec, warns = read_labelme(jp, labels, label_map, outside_tolerance)
+    st.report.warnings.extend(FileIssue(jp, w) for w in warns)
+    flags = (rec.extra or {}).get("flags") or {}
+    if isinstance(flags, dict) and flags.get(REVIEW_FLAG):
+        st.report.warnings.append(FileIssue(jp, f"{jp}: auto-labels not reviewed yet (untick "
+                                                f"'{REVIEW_FLAG}' in LabelMe once checked)"))
+    image_path = os.path.abspath(rec.image_path)
+    on_disk = os.path.isfile(image_path)
+    source = str((rec.extra or {}).get("source_id") or "")
+    if st.check_images:
+        try:
+            data = _read_bytes(image_path) if on_disk else labelme_image_bytes(jp)
+        except OSError as exc:
+            raise DataError(f"{image_path}: cannot read ({exc.strerror or exc})") from exc
+        _check_size(image_path if on_disk else f"{jp} (imageData)", data, rec.width, rec.height)
+        if not source:
+            source = st.content_source(image_path, data)
+        else:
+            st.explicit_source.add(image_path)
+    elif not source:
+        source = "path:" + os.path.splitext(image_path)[0]
+    else:
+        st.explicit_source.add(image_path)
+    st.used_images.add(image_path)
+    st.report.samples.append(Sample(image_path, rec.boxes, source, rec.width, rec.height, rec.labels,
+                                    os.path.abspath(jp), embedded=rec.has_image_data))
+
+
+def _import_negative(st: _Import, ip: str) -> None:
+    """One image without a JSON into ``st.report`` as a negative (raises for a bad file)."""
+    if st.check_images:
+        try:
+            data = _read_bytes(ip)
+        except OSError as exc:
+            raise DataError(f"{ip}: cannot read ({exc.strerror or exc})") from exc
+        w, h = _image_size(data, ip)
+        source = st.content_source(ip, data)
+    else:
+        w = h = 0
+        source = "path:" + os.path.splitext(ip)[0]
+    st.report.samples.append(Sample(ip, (), source, w, h, (), None))
+
+
+def _guarded(report: ImportReport, path: str, step, *args) -> None:
+    """Run one file's import step; a bad file becomes one error line, never an exception."""
+    try:
+        step(*args)
+    except DataError as exc:
+        report.errors.append(FileIssue(path, str(exc)))
+    except Exception as exc:  # a bug or an odd file must not end the whole import
+        report.errors.append(FileIssue(path, f"{path}: {exc.__class__.__name__}: {exc}"))
+
 
 def import_folder(root: str, labels: Sequence[str] = ("face",),
                   label_map: Optional[Mapping[str, Optional[str]]] = None,
@@ -264,89 +214,26 @@ def import_folder(root: str, labels: Sequence[str] = ("face",),
         raise DataError(f"{root}: no such folder")
     report = ImportReport(roots=[root])
     jsons, images = _walk(root, recursive)
-    used_images = set()
-    thumbs: Dict[str, np.ndarray] = {}
-    explicit_source = set()
-    want_thumb = group_near_duplicates != "none" and check_images
-
-    def check_bytes(path: str, data: bytes, width: int, height: int) -> None:
-        w, h = _image_size(data, path)
-        if width and height and (w, h) != (width, height):
-            raise DataError(f"{path}: image is {w}x{h} but its JSON says {width}x{height}")
-
+    st = _Import(report, check_images, group_near_duplicates, group_near_duplicates != "none" and check_images)
     for i, jp in enumerate(jsons):
         if i and i % 500 == 0:
             log.info("import %s: %d/%d annotation files", root, i, len(jsons))
-        try:
-            rec, warns = read_labelme(jp, labels, label_map, outside_tolerance)
-            report.warnings.extend(FileIssue(jp, w) for w in warns)
-            flags = (rec.extra or {}).get("flags") or {}
-            if isinstance(flags, dict) and flags.get(REVIEW_FLAG):
-                report.warnings.append(FileIssue(jp, f"{jp}: auto-labels not reviewed yet (untick "
-                                                     f"'{REVIEW_FLAG}' in LabelMe once checked)"))
-            image_path = os.path.abspath(rec.image_path)
-            on_disk = os.path.isfile(image_path)
-            source = str((rec.extra or {}).get("source_id") or "")
-            if check_images:
-                try:
-                    data = _read_bytes(image_path) if on_disk else labelme_image_bytes(jp)
-                except OSError as exc:
-                    raise DataError(f"{image_path}: cannot read ({exc.strerror or exc})") from exc
-                where = image_path if on_disk else f"{jp} (imageData)"
-                check_bytes(where, data, rec.width, rec.height)
-                if not source:
-                    source = _content_id(data)
-                    if want_thumb and _groupable(image_path, group_near_duplicates):
-                        t = _thumb(data)
-                        if t is not None:
-                            thumbs[image_path] = t
-                else:
-                    explicit_source.add(image_path)
-            elif not source:
-                source = "path:" + os.path.splitext(image_path)[0]
-            else:
-                explicit_source.add(image_path)
-            used_images.add(image_path)
-            report.samples.append(Sample(image_path, rec.boxes, source, rec.width, rec.height, rec.labels,
-                                         os.path.abspath(jp), embedded=rec.has_image_data))
-        except DataError as exc:
-            report.errors.append(FileIssue(jp, str(exc)))
-        except Exception as exc:  # a bug or an odd file must not end the whole import
-            report.errors.append(FileIssue(jp, f"{jp}: {exc.__class__.__name__}: {exc}"))
+        _guarded(report, jp, _import_labelled, st, jp, labels, label_map, outside_tolerance)
 
     json_stems = {os.path.splitext(os.path.abspath(j))[0] for j in jsons}
     for ip in images:
         # An image whose JSON was rejected is not a negative: it has faces we could not read.
-        if os.path.abspath(ip) in used_images or os.path.splitext(os.path.abspath(ip))[0] in json_stems:
+        if os.path.abspath(ip) in st.used_images or os.path.splitext(os.path.abspath(ip))[0] in json_stems:
             continue
         if not negatives:
             report.unlabelled.append(os.path.abspath(ip))
             continue
         ip = os.path.abspath(ip)
-        try:
-            if check_images:
-                try:
-                    data = _read_bytes(ip)
-                except OSError as exc:
-                    raise DataError(f"{ip}: cannot read ({exc.strerror or exc})") from exc
-                w, h = _image_size(data, ip)
-                source = _content_id(data)
-                if want_thumb and _groupable(ip, group_near_duplicates):
-                    t = _thumb(data)
-                    if t is not None:
-                        thumbs[ip] = t
-            else:
-                w = h = 0
-                source = "path:" + os.path.splitext(ip)[0]
-            report.samples.append(Sample(ip, (), source, w, h, (), None))
-        except DataError as exc:
-            report.errors.append(FileIssue(ip, str(exc)))
-        except Exception as exc:
-            report.errors.append(FileIssue(ip, f"{ip}: {exc.__class__.__name__}: {exc}"))
+        _guarded(report, ip, _import_negative, st, ip)
 
-    if thumbs:
-        report.samples = _group_sequences(report.samples, thumbs, group_near_duplicates,
-                                          near_duplicate_threshold, explicit_source)
+    if st.thumbs:
+        report.samples = _group_sequences(report.samples, st.thumbs, group_near_duplicates,
+                                          near_duplicate_threshold, st.explicit_source)
     report.samples.sort(key=lambda s: s.image_path)
     log.info("import %s: %s", root, report.summary())
     return report
@@ -402,47 +289,7 @@ def _order(path: str) -> Tuple[int, str]:
 
 
 def _replace_source(s: Sample, source_id: str) -> Sample:
-    from dataclasses import replace
-
     return replace(s, source_id=source_id)
-
-
-def write_manifest(samples: Sequence[Sample], path: str) -> str:
-    """Write samples as JSON lines (paths relative to the manifest's folder).
-
-    Returns:
-        ``path``.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for s in samples:
-            fh.write(json.dumps(s.to_dict(relative_to=folder)) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def read_manifest(path: str) -> List[Sample]:
-    """Read a manifest written by :func:`write_manifest`.
-
-    Raises:
-        DataError: unreadable file or a malformed line (file and line number in the message).
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    out: List[Sample] = []
-    try:
-        with open(path, "r", encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    out.append(Sample.from_dict(json.loads(line), folder))
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise DataError(f"{path}:{n}: malformed manifest line ({exc!r})") from exc
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read manifest ({exc.strerror or exc})") from exc
-    return out
 
 
 def load_samples(inputs: Sequence[str], **import_kwargs: Any) -> ImportReport:
