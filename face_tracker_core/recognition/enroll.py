@@ -207,10 +207,10 @@ class LiveEnroller:
     """
 
     def __init__(self, embedder, gallery, name: str, frames: int = 10, min_face_px: float = 40.0) -> None:
-        from .gallery import _check_name
+        from .gallery_store import check_name
 
         self.embedder, self.gallery = embedder, gallery
-        self.name = _check_name(name)
+        self.name = check_name(name)
         self.frames = int(frames)
         self.min_face_px = float(min_face_px)
         self.track_id: Optional[str] = None
