@@ -5,16 +5,20 @@ For every camera namespace ``<cam>`` in the ``cameras`` parameter the node subsc
 ``<cam>/image_annotated`` with that camera's input header. The detector (the memory-heavy part)
 is built once and shared; each camera keeps its own tracker, so track ids never mix cameras.
 
-One worker thread serves the cameras round-robin, always taking a camera's newest frame: a camera
-whose frame was replaced before the worker got to it counts it as ``dropped``; no backlog builds
-and no camera can starve another. ``/diagnostics`` carries one status per camera (input rate,
-latency, counters). A lifecycle node like the tracker node (``autostart`` walks it to *active*).
+Worker threads (``workers``) serve the cameras round-robin, always taking a camera's newest frame: a
+camera whose frame was replaced before a worker got to it counts it as ``dropped``; no backlog builds
+and no camera can starve another. A camera is served by one worker at a time (its tracker sees its
+frames in order); the shared detector runs one frame at a time, while other workers decode, track,
+draw and publish (the detector's native code releases Python's GIL, so two workers use two cores).
+``/diagnostics`` carries one status per camera (input rate, latency, counters). A lifecycle node like
+the tracker node (``autostart`` walks it to *active*).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import threading
 import time
 from typing import Dict, List, Optional
 
@@ -46,9 +50,25 @@ class _Camera:
     sub: object = None
     latest: Optional[Image] = None
     rx: float = 0.0
+    busy: bool = False
     stats: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     latencies: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=200))
     rx_times: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=200))
+
+
+class _SerialDetector:
+    """The shared detector, one frame at a time (a detector keeps per-call buffers: not reentrant)."""
+
+    def __init__(self, detector) -> None:
+        self.detector, self._lock = detector, threading.Lock()
+        self.name = getattr(detector, "name", "detector")
+
+    def detect(self, bgr):
+        with self._lock:
+            return self.detector.detect(bgr)
+
+    def describe(self) -> str:
+        return self.detector.describe()
 
 
 def check_cameras(cameras: List[str]) -> List[str]:
@@ -81,7 +101,11 @@ class MultiCameraNode(LatestFrameNode):
                                   read_only=True)
         self.p_depth = declare(self, "image_qos.depth", 1, "image subscription queue depth per camera",
                                range=(1, 100), step=1, read_only=True)
-        self.p_annotate = declare(self, "publish_annotated", True, "publish <cam>/image_annotated")
+        self.p_annotate = declare(self, "publish_annotated", True,
+                                  "publish <cam>/image_annotated (drawn only while it has a subscriber)")
+        self.p_workers = declare(self, "workers", 2,
+                                 "worker threads serving the cameras (one camera per worker at a time; the shared "
+                                 "detector runs one frame at a time)", range=(1, 8), step=1, read_only=True)
         self.p_diag_period = declare(self, "diagnostics_period_s", 1.0, "period of /diagnostics messages",
                                      range=(0.1, 60.0), read_only=True)
         self.p_autostart = declare(self, "autostart", True,
@@ -92,6 +116,7 @@ class MultiCameraNode(LatestFrameNode):
         self._order: List[str] = []
         self._next = 0
         self._error = ""
+        self._workers: List[threading.Thread] = []
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.p_diag_period, lambda: self._diag_pub.publish(self.diagnostics()))
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -103,7 +128,7 @@ class MultiCameraNode(LatestFrameNode):
         try:
             names = check_cameras(list(self.p_cameras))
             p = self.params
-            self.detector = load_detector(p.backend, p.model_path, p.score_floor)  # one model for all cameras
+            self.detector = _SerialDetector(load_detector(p.backend, p.model_path, p.score_floor))  # one model
         except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
             self._error = str(exc)
             self.get_logger().error(f"cannot configure: {exc}")
@@ -146,6 +171,23 @@ class MultiCameraNode(LatestFrameNode):
         self.cameras, self._order, self.detector = {}, [], None
         return TransitionCallbackReturn.SUCCESS
 
+    def _start_worker(self, name: str) -> None:
+        self._running = True
+        self._workers = [threading.Thread(target=self._work, name=f"{name}_{k}", daemon=True)
+                         for k in range(int(self.p_workers))]
+        for t in self._workers:
+            t.start()
+        self._active = True
+
+    def _stop_worker(self) -> None:
+        with self._cv:
+            self._running = False
+            self._cv.notify_all()
+        workers, self._workers = self._workers, []
+        for t in workers:
+            if t is not threading.current_thread():
+                t.join(timeout=10.0)
+
     def _on_set_parameters(self, params) -> SetParametersResult:
         for p in params:
             if p.name == "publish_annotated":
@@ -169,19 +211,20 @@ class MultiCameraNode(LatestFrameNode):
         n = len(self._order)
         for k in range(n):
             cam = self.cameras.get(self._order[(self._next + k) % n])
-            if cam is not None and cam.latest is not None:
+            if cam is not None and cam.latest is not None and not cam.busy:
                 self._next = (self._next + k + 1) % n
+                cam.busy = True
                 return cam
         return None
 
     def _work(self) -> None:
         while True:
             with self._cv:
-                cam = self._take()
+                cam = self._take() if self._running else None
                 while self._running and cam is None:
                     self._cv.wait(timeout=0.5)
-                    cam = self._take()
-                if not self._running:
+                    cam = self._take() if self._running else None
+                if cam is None:
                     return
                 msg, rx, cam.latest = cam.latest, cam.rx, None
             try:
@@ -192,6 +235,10 @@ class MultiCameraNode(LatestFrameNode):
                 cam.stats["errors"] += 1
                 self._last_error = f"{cam.name}: {type(exc).__name__}: {exc}"
                 self.get_logger().error(f"frame skipped after an unexpected error: {self._last_error}")
+            finally:
+                with self._cv:
+                    cam.busy = False
+                    self._cv.notify()  # its next frame may be waiting
 
     def _process(self, cam: _Camera, msg: Image, rx: float) -> None:
         try:
@@ -202,9 +249,11 @@ class MultiCameraNode(LatestFrameNode):
             self.get_logger().warning(f"bad frame on '{cam.name}/image' skipped: {exc}")
             return
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        result = cam.pipeline.process(bgr, stamp if stamp > 0 else rx, annotate=self.p_annotate)
+        # drawing and sending a full frame is a good part of the cost: only while someone watches
+        annotate = self.p_annotate and cam.img_pub.get_subscription_count() > 0
+        result = cam.pipeline.process(bgr, stamp if stamp > 0 else rx, annotate=annotate)
         cam.det_pub.publish(to_detection_array(result.items, msg.header))
-        if self.p_annotate and result.annotated is not None:
+        if annotate and result.annotated is not None:
             cam.img_pub.publish(bgr_to_image(result.annotated, msg.header))
         done = time.monotonic()
         with self._cv:
