@@ -22,7 +22,7 @@ from ..types import BBox
 
 log = logging.getLogger("face_tracker_core.eval.mot")
 
-__all__ = ["FaceSprite", "load_face_sprites", "load_backgrounds"]
+__all__ = ["FaceSprite", "load_face_sprites", "load_backgrounds", "fit_image"]
 
 
 @dataclass
@@ -189,7 +189,7 @@ def load_backgrounds(data_root: str, count: int, seed: int = 0) -> List[np.ndarr
     return out
 
 
-def _fit(img: np.ndarray, width: int, height: int) -> np.ndarray:
+def fit_image(img: np.ndarray, width: int, height: int) -> np.ndarray:
     """Resize + centre-crop ``img`` to exactly ``width`` x ``height``."""
     h, w = img.shape[:2]
     s = max(width / w, height / h)

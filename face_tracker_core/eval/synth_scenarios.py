@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from ..types import BBox, Detection
-from .synth_faces import FaceSprite, _fit, load_backgrounds, load_face_sprites
+from .synth_faces import FaceSprite, fit_image, load_backgrounds, load_face_sprites
 from .synth_scene import Actor, GroundTruth, Occluder, Scenario
 
 __all__ = ["SCENARIOS", "make_scenario", "benchmark_scenarios", "perturb_detections", "oracle_detections"]
@@ -28,7 +28,7 @@ _Built = Tuple[float, List[Actor], List[Occluder], Tuple[int, ...]]
 
 def _patch(src: np.ndarray, w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     """A ``w`` x ``h`` patch of a real photo, with a dark outline so it reads as an object."""
-    big = _fit(src, max(w, 64) * 2, max(h, 64) * 2) if (src.shape[1] < w or src.shape[0] < h) else src
+    big = fit_image(src, max(w, 64) * 2, max(h, 64) * 2) if (src.shape[1] < w or src.shape[0] < h) else src
     y0 = int(rng.integers(0, big.shape[0] - h + 1))
     x0 = int(rng.integers(0, big.shape[1] - w + 1))
     p = big[y0:y0 + h, x0:x0 + w].copy()
@@ -162,7 +162,7 @@ def make_scenario(name: str, sprites: Sequence[FaceSprite], backgrounds: Sequenc
     W, H = float(width), float(height)
     u = min(W / 640.0, H / 480.0)         # face sizes scale with the frame
     rng = np.random.default_rng(seed + 1000)
-    bg = _fit(backgrounds[0], width, height)
+    bg = fit_image(backgrounds[0], width, height)
     need = SPRITES_NEEDED.get(name, 2)
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario '{name}' (known: {', '.join(SCENARIOS)})")
