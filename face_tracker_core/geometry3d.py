@@ -9,9 +9,10 @@ Two ways to get the distance ``z`` of a face:
 * **From its size** (:func:`distance_from_width`): ``z = fx * W / w``, with ``w`` the box width in
   pixels and ``W`` an assumed real width of what the detector's box spans (``faces3d.face_width_m``,
   0.16 m by default). The relative error of ``z`` equals the relative error of ``W`` for this face
-  plus the detector's box-width error: adult head breadths vary by about +-7 % (one standard
-  deviation), children's faces are smaller (``z`` over-estimated), and a turned face gives a
-  narrower box (``z`` over-estimated too). Expect about +-10 % for adults facing the camera.
+  plus the detector's box-width error: adult face widths vary by about +-7 %, children's faces
+  are smaller (``z`` over-estimated), a turned face gives a narrower box (``z`` over-estimated
+  too), and a detector's boxes need not keep their proportions from large to small faces (the
+  README gives measured figures per detector). Expect about +-10 % for adults facing the camera.
 * **From an aligned depth image** (:func:`face_depth`): the median of the valid depths in the
   central part of the box (holes, zeros and NaNs ignored); the error is the sensor's.
 

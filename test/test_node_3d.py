@@ -36,7 +36,7 @@ F, W, H = 525.0, 640, 480                 # a VGA camera (Kinect-like focal leng
 CX, CY = 319.5, 239.5
 FRAME = "camera_optical_frame"
 DISTANCES = (0.8, 1.5, 3.0)
-PHOTOS = ("000114", "000207", "000461", "000486")   # frontal CelebA faces, 140-190 px wide
+PHOTOS = ("000114", "000207", "000461")   # frontal CelebA faces, 140-190 px wide
 FPS = 15.0
 
 
@@ -232,7 +232,7 @@ def test_distance_from_depth_within_3_percent(run, z):
         assert len(errs) >= 3
         print(f"depth  {PHOTOS[i]} z={z} m: max error {100 * max(abs(e) for e in errs):.2f} %")
         assert max(abs(e) for e in errs) <= 0.03
-    assert run["node_stats"]["from_depth"] >= 6 * 3 and run["node_stats"]["from_size"] >= 4 * 3 * 3
+    assert run["node_stats"]["from_depth"] >= 2 * 3 * 3 and run["node_stats"]["from_size"] >= len(PHOTOS) * 3 * 3
 
 
 def test_tf_frames_appear_with_tracks_and_stop_when_they_end(run):
