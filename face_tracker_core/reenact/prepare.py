@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import zipfile
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -176,8 +176,49 @@ def prepare_dataset(
         raise ValueError("holdout must be in [0, 1)")
     det = make_detector(detector) if isinstance(detector, str) else detector
     lmp = landmark_predictor or LandmarkPredictor(68)
+    track = _track_landmarks(video, det, lmp, refine, num)
+    landmarks, n_read = track["landmarks"], track["frames_read"]
+    split_at = _split_frame(video, landmarks, n_read, holdout)
+    crop = _video_crop([landmarks[i] for i in sorted(landmarks) if i < split_at], crop_scale)
+    chunks, kept = _encode_crops(video, n_read, landmarks, crop, resolution, jpeg_quality)
+    lms, split = _save_pairs(out_dir, chunks, kept, landmarks, crop, resolution, split_at)
+    meta = {
+        "video": os.path.abspath(video),
+        "resolution": int(resolution),
+        "frame_size": [int(track["width"]), int(track["height"])],
+        "fps": track["fps"],
+        "crop": list(crop),
+        "crop_scale": float(crop_scale),
+        "holdout": float(holdout),
+        "split_frame": int(split_at),
+        "frames_read": int(n_read),
+        "pairs_train": int((split == 0).sum()),
+        "pairs_test": int((split == 1).sum()),
+        "skipped_frames": track["skipped"],
+        "thickness": default_thickness(resolution),
+        "reference_landmarks": lms[split == 0].mean(0).round(3).tolist(),
+        "detector": getattr(det, "describe", lambda: str(det))(),
+        "jpeg_quality": int(jpeg_quality),
+        "landmark_refine": int(refine),
+    }
+    with open(os.path.join(out_dir, META_FILE), "w") as f:
+        json.dump(meta, f, indent=1)
+    _write_preview(out_dir, chunks, lms, meta)
+    log.info("%s: %d train + %d test pairs at %d px (crop %s) -> %s", video, meta["pairs_train"],
+             meta["pairs_test"], resolution, crop, out_dir)
+    return meta
 
-    # Pass 1: landmarks of the followed face in every frame (full-frame pixels).
+
+def _track_landmarks(video: str, det, lmp, refine: int, num: Optional[int]) -> Dict:
+    """First pass over the video: 68 landmarks of the followed face in every frame (full-frame pixels).
+
+    Returns:
+        ``{"landmarks": {frame index: (68, 2)}, "skipped": [frames without a face], "frames_read",
+        "fps", "width", "height"}``.
+
+    Raises:
+        DataError: no frame decodes, or no face in any frame.
+    """
     cap = open_video(video)
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     width = height = 0
@@ -210,25 +251,59 @@ def prepare_dataset(
     if skipped:
         log.warning("%s: no face in %d of %d frames, skipped (first: %s)", video, len(skipped), n_read,
                     ", ".join(map(str, skipped[:10])))
+    return {"landmarks": landmarks, "skipped": skipped, "frames_read": n_read, "fps": fps, "width": width,
+            "height": height}
 
+
+def _split_frame(video: str, landmarks: Dict[int, np.ndarray], n_read: int, holdout: float) -> int:
+    """First held-out frame: the last ``holdout`` of the frames read are kept for evaluation.
+
+    Raises:
+        DataError: no face in the training part, or none in a non-empty held-out tail.
+    """
     split_at = int(np.floor(n_read * (1.0 - holdout)))
-    train_idx = [i for i in sorted(landmarks) if i < split_at]
-    test_idx = [i for i in sorted(landmarks) if i >= split_at]
-    if not train_idx:
+    if not any(i < split_at for i in landmarks):
         raise DataError(f"{video}: no face in the training part (frames 0..{split_at - 1})")
-    if holdout > 0 and not test_idx:
+    if holdout > 0 and not any(i >= split_at for i in landmarks):
         raise DataError(f"{video}: no face in the held-out tail (frames {split_at}..{n_read - 1})")
+    return split_at
 
-    # One crop for the whole video, from the training frames only (the test tail stays unseen).
-    boxes = np.array([landmark_box(landmarks[i]) for i in train_idx])
+
+def _save_pairs(out_dir: str, chunks: List[bytes], kept: List[int], landmarks: Dict[int, np.ndarray],
+                crop: Tuple[int, int, int], resolution: int, split_at: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Write ``pairs.npz`` (JPEG crops, landmarks in crop pixels, frame indices, split 0 train / 1 test).
+
+    Returns:
+        ``(landmarks (N, 68, 2) float32 in crop pixels, split (N,) uint8)``.
+    """
+    m = crop_matrix(crop, resolution)
+    lms = np.stack([apply_affine(m, landmarks[i]) for i in kept]).astype(np.float32)
+    split = np.array([0 if i < split_at else 1 for i in kept], np.uint8)
+    offsets = np.cumsum([0] + [len(c) for c in chunks]).astype(np.int64)
+    os.makedirs(out_dir, exist_ok=True)
+    np.savez(os.path.join(out_dir, PAIRS_FILE), jpeg=np.frombuffer(b"".join(chunks), np.uint8), offsets=offsets,
+             landmarks=lms, frame_index=np.array(kept, np.int32), split=split)
+    return lms, split
+
+
+def _video_crop(train_landmarks: Sequence[np.ndarray], crop_scale: float) -> Tuple[int, int, int]:
+    """One crop ``(x, y, side)`` in pixels for the whole video, from the training frames only (the
+    test tail stays unseen): centred on the median landmark box, ``crop_scale`` times its side."""
+    boxes = np.array([landmark_box(lm) for lm in train_landmarks])
     cx = float(np.median((boxes[:, 0] + boxes[:, 2]) / 2))
     cy = float(np.median((boxes[:, 1] + boxes[:, 3]) / 2))
     side = float(np.median(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]))) * crop_scale
     side = int(round(max(side, 8)))
-    crop = (int(round(cx - side / 2)), int(round(cy - side / 2)), side)
-    m = crop_matrix(crop, resolution)
+    return (int(round(cx - side / 2)), int(round(cy - side / 2)), side)
 
-    # Pass 2: crops of the frames with a face.
+
+def _encode_crops(video: str, n_read: int, landmarks: Dict[int, np.ndarray], crop: Tuple[int, int, int],
+                  resolution: int, jpeg_quality: int) -> Tuple[List[bytes], List[int]]:
+    """Second pass: JPEG crops of the frames with a face.
+
+    Returns:
+        ``(jpeg bytes per kept frame, kept frame indices)``.
+    """
     cap = open_video(video)
     chunks: List[bytes] = []
     kept: List[int] = []
@@ -248,38 +323,7 @@ def prepare_dataset(
             kept.append(i)
     finally:
         cap.release()
-
-    lms = np.stack([apply_affine(m, landmarks[i]) for i in kept]).astype(np.float32)
-    split = np.array([0 if i < split_at else 1 for i in kept], np.uint8)
-    offsets = np.cumsum([0] + [len(c) for c in chunks]).astype(np.int64)
-    os.makedirs(out_dir, exist_ok=True)
-    np.savez(os.path.join(out_dir, PAIRS_FILE), jpeg=np.frombuffer(b"".join(chunks), np.uint8), offsets=offsets,
-             landmarks=lms, frame_index=np.array(kept, np.int32), split=split)
-    meta = {
-        "video": os.path.abspath(video),
-        "resolution": int(resolution),
-        "frame_size": [int(width), int(height)],
-        "fps": fps,
-        "crop": list(crop),
-        "crop_scale": float(crop_scale),
-        "holdout": float(holdout),
-        "split_frame": int(split_at),
-        "frames_read": int(n_read),
-        "pairs_train": int((split == 0).sum()),
-        "pairs_test": int((split == 1).sum()),
-        "skipped_frames": skipped,
-        "thickness": default_thickness(resolution),
-        "reference_landmarks": lms[split == 0].mean(0).round(3).tolist(),
-        "detector": getattr(det, "describe", lambda: str(det))(),
-        "jpeg_quality": int(jpeg_quality),
-        "landmark_refine": int(refine),
-    }
-    with open(os.path.join(out_dir, META_FILE), "w") as f:
-        json.dump(meta, f, indent=1)
-    _write_preview(out_dir, chunks, lms, meta)
-    log.info("%s: %d train + %d test pairs at %d px (crop %s) -> %s", video, meta["pairs_train"],
-             meta["pairs_test"], resolution, crop, out_dir)
-    return meta
+    return chunks, kept
 
 
 def _write_preview(out_dir: str, chunks: List[bytes], lms: np.ndarray, meta: Dict, n: int = 4) -> None:
