@@ -283,3 +283,8 @@ def test_off_by_default_subscribes_and_publishes_nothing_3d():
         assert "/image" in subs and "/camera_info" not in subs and "/depth" not in subs
         assert "/detections" in pubs and "/detections_3d" not in pubs and "/tf" not in pubs
         assert not any(k.startswith("faces3d") for k in (kv.key for kv in node.diagnostics().status[0].values))
+        new = [n for n in node._parameters if n.startswith("faces3d.") or n in (
+            "image_transport", "publish_annotated_compressed", "publish_annotated_jpeg_quality")]
+        assert len(new) == 13
+        for desc in node.describe_parameters(new):   # what `ros2 param describe` shows
+            assert desc.description and desc.read_only, desc.name
