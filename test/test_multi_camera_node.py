@@ -1,5 +1,7 @@
 """Multi-camera node in a real rclpy graph: two camera namespaces, one shared detector, one tracker each."""
 
+import importlib.util
+import os
 import threading
 import time
 
@@ -18,6 +20,7 @@ from face_tracker_ros.multi_camera_node import MultiCameraNode, check_cameras  #
 from face_tracker_ros.params import image_qos  # noqa: E402
 
 CAMS = ("cam0", "cam1")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _header(cam: str, i: int) -> Header:
@@ -36,6 +39,18 @@ def test_check_cameras():
     for bad in ([], ["cam0", "cam0"], ["/cam0"], ["0cam"], [""]):
         with pytest.raises(ValueError):
             check_cameras(bad)
+
+
+def test_launch_file_gives_each_camera_a_source():
+    path = os.path.join(ROOT, "launch", "multi_camera.launch.py")
+    spec = importlib.util.spec_from_file_location("multi_camera_launch", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)   # needs no `launch` at import time
+    assert mod.split_list(" left, right,,") == ["left", "right"]
+    assert mod.camera_sources(["a", "b"], ["/dev/video0"]) == [("a", "/dev/video0"), ("b", "/dev/video0")]
+    assert mod.camera_sources(["a", "b"], ["0", "2"]) == [("a", "0"), ("b", "2")]
+    with pytest.raises(ValueError, match="3 cameras"):
+        mod.camera_sources(["a", "b", "c"], ["0", "2"])
 
 
 def test_two_cameras_each_get_their_own_detections():
