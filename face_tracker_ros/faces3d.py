@@ -123,10 +123,10 @@ class Faces3D:
             self._send_tf, self._tf_pub, what = _tf_sender(node)
             if self._send_tf is None:
                 node.get_logger().warning(f"faces3d: {what}")
-        node.get_logger().info(
-            f"faces3d: intrinsics from '{self._subs[0].topic_name}', distance from "
-            + (f"'{self._subs[1].topic_name}' (else size)" if self.use_depth else f"a {self.face_width_m:g} m face width")
-            + f"; TF: {what}")
+        source = (f"'{self._subs[1].topic_name}' (else size)" if self.use_depth
+                  else f"a {self.face_width_m:g} m face width")
+        node.get_logger().info(f"faces3d: intrinsics from '{self._subs[0].topic_name}', distance from {source}; "
+                               f"TF: {what}")
 
     def cleanup(self) -> None:
         node = self._node
