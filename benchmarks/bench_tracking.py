@@ -14,7 +14,7 @@ Each is run for two tracker variants: ``motion`` (the default: Kalman + ByteTrac
 no appearance) and ``appearance`` (the same plus the appearance hook fed by the dlib face
 embedder of :mod:`face_tracker_core.recognition`, to restore ids of faces that come back).
 
-    python benchmarks/bench_tracking.py [--backend default] [--data ../shared/data] [--quick]
+    python benchmarks/bench_tracking.py [--detector default] [--data ../shared/data] [--quick]
 
 Detections are cached per backend/scene under ``runs/bench/cache/tracking`` (the detector is the
 slow part; the cache key includes ``detector.describe()``). Writes ``runs/bench/tracking.json``
@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ROOT, stats_ms, table, write  # noqa: E402
 
 from face_tracker_core.boxes import iou_matrix  # noqa: E402
+from face_tracker_core.cli.options import add_detector_option  # noqa: E402
 from face_tracker_core.eval import mot  # noqa: E402
 from face_tracker_core.infer.tracker import Tracker, embedder_hook  # noqa: E402
 from face_tracker_core.types import BBox, Detection  # noqa: E402
@@ -249,7 +250,7 @@ def timing_10_faces(frames: int = 3000, seed: int = 0) -> Dict[str, float]:
 # ------------------------------------------------------------------------------------------------
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backend", default="default", help="detector backend for make_detector (default: default)")
+    add_detector_option(ap, "detector backend for make_detector (default: default)")
     ap.add_argument("--detector-threshold", type=float, default=None,
                     help="detector score threshold; default: the tracker's low_score, as the tracker node runs it "
                          "(weak boxes feed ByteTrack's second stage)")
@@ -271,7 +272,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from face_tracker_core.infer.base import make_detector
 
     thr = Tracker().config.low_score if args.detector_threshold is None else args.detector_threshold
-    detector = make_detector(args.backend, score_threshold=thr)
+    detector = make_detector(args.detector, score_threshold=thr)
     log.info("detector: %s", detector.describe())
     names = args.scenarios if not args.quick else ["crossing", "occlusion", "still"]
     # Heads are cut around the benchmarked detector's own box: ground truth in its box convention.
@@ -291,7 +292,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         embedder = make_embedder("dlib")
 
     result: Dict[str, object] = {
-        "backend": args.backend, "detector": detector.describe(), "seed": args.seed, "miss_rate": args.miss_rate,
+        "backend": args.detector, "detector": detector.describe(), "seed": args.seed, "miss_rate": args.miss_rate,
         "box_noise": args.box_noise, "min_visibility": args.min_visibility, "tracker_config": Tracker().config.__dict__,
         "scenes": {s.name: {"frames": len(dets[s.name]), "people": len(s.actors), "duration_s": s.duration_s,
                             "detector": detector_quality(s, dets[s.name], args.min_visibility,
@@ -300,7 +301,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                    for s in scenes},
         "variants": {},
     }
-    md = [f"Tracking benchmark: detector `{detector.describe()}` (backend `{args.backend}`), "
+    md = [f"Tracking benchmark: detector `{detector.describe()}` (backend `{args.detector}`), "
           f"+{args.miss_rate:.0%} random misses, box noise {args.box_noise:.0%}, seed {args.seed}", ""]
     hs = Tracker().config.high_score
     drows = [{"scene": n, "frames": d["frames"], "people": d["people"], **d["detector"],

@@ -147,7 +147,7 @@ def test_cli_label_writes_review_files_and_keeps_hand_labels(shared_data, tmp_pa
         shutil.copy(os.path.join(src, s + ".jpg"), tmp_path / (s + ".jpg"))
     shutil.copy(os.path.join(src, stems[0] + ".json"), tmp_path / (stems[0] + ".json"))  # a hand label
     hand = (tmp_path / (stems[0] + ".json")).read_bytes()
-    assert cli_main(["label", str(tmp_path), "--backend", "haar"]) == 0
+    assert cli_main(["label", str(tmp_path), "--detector", "haar"]) == 0
     assert (tmp_path / (stems[0] + ".json")).read_bytes() == hand
     for s in stems[1:]:
         doc = json.load(open(tmp_path / (s + ".json")))
@@ -156,7 +156,7 @@ def test_cli_label_writes_review_files_and_keeps_hand_labels(shared_data, tmp_pa
     rep = import_folder(str(tmp_path))
     assert rep.ok and len(rep.samples) == 3
     assert sum("not reviewed" in str(w) for w in rep.warnings) == 2
-    # A second run changes nothing.
+    # A second run changes nothing (and the former spelling --backend still selects the detector).
     before = {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)}
     assert cli_main(["label", str(tmp_path), "--backend", "haar"]) == 0
     assert before == {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)}

@@ -92,6 +92,6 @@ def test_cli_exits_nonzero_with_one_line_naming_the_file(exported, tmp_path, cap
     bad = tmp_path / "broken.tflite"
     bad.write_bytes(b"not a model")
     img = os.path.join(shared_data("detection", "noface"), sorted(os.listdir(shared_data("detection", "noface")))[0])
-    assert main(["detect", img, "--backend", "keras", "--model", str(bad)]) == 2
+    assert main(["detect", img, "--detector", "keras", "--model", str(bad)]) == 2
     assert any("broken.tflite" in r.getMessage() for r in caplog.records)
     assert main(["export", str(tmp_path / "missing.keras")]) == 2

@@ -1,9 +1,10 @@
 """Face attributes (CelebA's 40) and the frozen-base "is it person X" transfer.
 
 * :mod:`.celeba` -- readers for the CelebA annotation files (line-numbered errors);
-* :mod:`.crops` -- face crops (detector or given boxes, margin) and the on-disk crop cache;
-* :mod:`.model`, :mod:`.seed_cnn`, :mod:`.resnet_small`, :mod:`.residual_block` -- the models;
-* :mod:`.training` -- training with run folders; :mod:`.transfer` -- the frozen-base transfer;
+* :mod:`.cropper` -- face crops (detector or given boxes, margin); :mod:`.crops` -- the on-disk crop cache;
+* :mod:`.model`, :mod:`.small_cnn`, :mod:`.resnet_small`, :mod:`.residual_block` -- the models;
+* :mod:`.training` -- training with run folders; :mod:`.pretrain` -- pre-training of the conv base;
+* :mod:`.transfer_head`, :mod:`.transfer` -- the frozen-base transfer and its experiments;
 * :mod:`.predictor` -- :class:`AttributePredictor`, what the tracker node calls.
 
 Importing this package does not import TensorFlow/Keras; the modules that need it do.

@@ -17,20 +17,24 @@ import keras
 from ..errors import ModelLoadError
 from . import residual_block  # noqa: F401  (registers ResidualBlock for loading)
 from .resnet_small import build_resnet_base
-from .seed_cnn import build_seed_base
+from .small_cnn import build_small_cnn_base
 
-__all__ = ["ARCHS", "build_base", "build_attribute_model", "conv_base_of", "block_names", "save_model",
+__all__ = ["ARCHS", "ARCH_ALIASES", "build_base", "build_attribute_model", "conv_base_of", "block_names", "save_model",
            "load_model", "sidecar_path"]
 
-ARCHS = ("resnet", "seed")
+ARCHS = ("resnet", "small_cnn")
+#: former architecture names still accepted (configs and sidecars of older runs): old -> current
+ARCH_ALIASES = {"seed": "small_cnn"}
 
 
 def build_base(arch: str, input_shape: Tuple[int, int, int]) -> keras.Model:
-    """Conv base by name: ``"resnet"`` (:func:`build_resnet_base`) or ``"seed"`` (:func:`build_seed_base`)."""
+    """Conv base by name: ``"resnet"`` (:func:`build_resnet_base`) or ``"small_cnn"``
+    (:func:`build_small_cnn_base`; ``"seed"`` is accepted for it)."""
+    arch = ARCH_ALIASES.get(arch, arch)
     if arch == "resnet":
         return build_resnet_base(input_shape)
-    if arch == "seed":
-        return build_seed_base(input_shape)
+    if arch == "small_cnn":
+        return build_small_cnn_base(input_shape)
     raise ValueError(f"unknown architecture '{arch}' (choose from {', '.join(ARCHS)})")
 
 

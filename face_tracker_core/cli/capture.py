@@ -9,6 +9,7 @@ import time
 from ..data.capture import CaptureError, CaptureWriter, IntervalGate
 from ..errors import FaceTrackerError
 from ..infer import available_backends, make_detector
+from .options import add_detector_option
 from ..sources import SyntheticCamera, open_source
 
 COMMAND = ("capture",)
@@ -29,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only-with-faces", action="store_true", help="save only frames where the detector finds a face")
     p.add_argument("--write-labels", action="store_true",
                    help="write LabelMe JSON with the detector's boxes beside each frame (flagged needs_review)")
-    p.add_argument("--backend", default="default", help=f"detector backend ({', '.join(available_backends())})")
+    add_detector_option(p, f"detector backend ({', '.join(available_backends())})")
     p.add_argument("--threshold", type=float, default=None, help="detector score threshold")
     p.add_argument("--max-read", type=int, default=0,
                    help="stop after reading this many frames (0: no limit; for files/synthetic)")
@@ -39,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     det = None
     if args.only_with_faces or args.write_labels:
-        det = make_detector(args.backend, **({"score_threshold": args.threshold} if args.threshold is not None else {}))
+        det = make_detector(args.detector, **({"score_threshold": args.threshold} if args.threshold is not None else {}))
     writer = CaptureWriter(args.out, prefix=args.prefix, jpeg_quality=args.jpeg_quality,
                            max_frames=args.count, write_labels=args.write_labels)
     src = open_source(args.source, args.width, args.height, num_frames=args.max_read)

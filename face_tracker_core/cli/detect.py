@@ -10,6 +10,7 @@ import os
 from ..draw import draw
 from ..imaging import read_image
 from ..infer import available_backends, make_detector
+from .options import add_detector_option
 
 COMMAND = ("detect",)
 HELP = "detect faces in image files (JSON lines to stdout, annotated copies with --out)"
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--backend", default="default", help=f"detector backend ({', '.join(available_backends())})")
+    add_detector_option(p, f"detector backend ({', '.join(available_backends())})")
     p.add_argument("--model", default=None, help="model file for the keras/tflite backends")
     p.add_argument("--threshold", type=float, default=None, help="score threshold")
     p.add_argument("--out", default=None, help="folder for annotated copies")
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         kw["model_path"] = args.model
     if args.threshold is not None:
         kw["score_threshold"] = args.threshold
-    det = make_detector(args.backend, **kw)
+    det = make_detector(args.detector, **kw)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
     failures = 0

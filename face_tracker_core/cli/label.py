@@ -10,6 +10,7 @@ from ..data.capture import IMAGE_EXTENSIONS
 from ..data.labelme import REVIEW_FLAG, now_iso, write_labelme
 from ..imaging import read_image
 from ..infer import available_backends, make_detector
+from .options import add_detector_option
 
 COMMAND = ("label",)
 HELP = ("run a detector over image folders and write LabelMe JSON (flagged needs_review) beside every "
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folders", nargs="+", help="folders of images")
-    p.add_argument("--backend", default="default", help=f"detector backend ({', '.join(available_backends())})")
+    add_detector_option(p, f"detector backend ({', '.join(available_backends())})")
     p.add_argument("--model", default=None, help="model file for the keras/tflite backends")
     p.add_argument("--threshold", type=float, default=None, help="detector score threshold")
     p.add_argument("--label", default="face", help="label written on every box")
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         kw["model_path"] = args.model
     if args.threshold is not None:
         kw["score_threshold"] = args.threshold
-    det = make_detector(args.backend, **kw)
+    det = make_detector(args.detector, **kw)
     desc = det.describe()
     written = kept = bad = faces = 0
     for folder in args.folders:

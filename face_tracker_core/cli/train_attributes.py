@@ -13,6 +13,14 @@ HELP = ("train the CelebA face-attribute model (writes runs/attributes/NAME/: co
 log = logging.getLogger(__name__)
 
 
+def _arch(value: str) -> str:
+    """``--arch`` value; the former name ``seed`` still selects ``small_cnn`` (with a warning)."""
+    if value == "seed":
+        log.warning("--arch seed is deprecated: it is now called small_cnn")
+        return "small_cnn"
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = os.path.join("..", "shared", "data", "attributes", "celeba")
     p.add_argument("--attr-file", default=os.path.join(d, "list_attr_celeba.txt"),
@@ -25,8 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", default="runs", help="root of the run folders")
     p.add_argument("--cache", default=os.path.join("runs", "cache", "attributes"),
                    help="where face crops are cached (built once, reused by later runs)")
-    p.add_argument("--arch", default="resnet", choices=("resnet", "seed"),
-                   help="conv base: small ResNet (default) or the seed's Conv/ReLU/MaxPool stack")
+    p.add_argument("--arch", default="resnet", type=_arch, choices=("resnet", "small_cnn"),
+                   help="conv base: small ResNet (default) or a plain Conv/ReLU/MaxPool stack (small_cnn)")
     p.add_argument("--size", type=int, default=64, help="crop side in pixels")
     p.add_argument("--margin", type=float, default=0.4, help="crop margin, fraction of the face box per side")
     p.add_argument("--color", default="rgb", choices=("rgb", "gray"))

@@ -1,4 +1,4 @@
-"""The seed's conv stack: (Conv2D -> ReLU -> MaxPool) x 3, flattened."""
+"""A small plain conv stack: (Conv2D -> ReLU -> MaxPool) x 3, flattened (``--arch small_cnn``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Sequence, Tuple
 import keras
 
 
-def build_seed_base(input_shape: Tuple[int, int, int] = (64, 64, 3), filters: Sequence[int] = (32, 64, 128),
+def build_small_cnn_base(input_shape: Tuple[int, int, int] = (64, 64, 3), filters: Sequence[int] = (32, 64, 128),
                     name: str = "conv_base") -> keras.Model:
-    """Conv base of the seed model (kept as the baseline architecture).
+    """Plain conv base, the baseline architecture next to the default small ResNet.
 
     Args:
         input_shape: ``(H, W, C)`` crop shape; pixel values 0..255 (RGB or gray), scaled inside.
