@@ -57,23 +57,25 @@ def _place(bg, img, box, width_px, u, v):
     return out, (u - bw / 2, v - bh / 2, u + bw / 2, v + bh / 2)
 
 
-def _depth(face_box, z, encoding, rng):
+def _depth(face_box, z, encoding, rng, step=1):
     """Synthetic aligned depth: a wall at 4 m, the face (an ellipse in its box) at ``z`` with 1 % noise
-    and 15 % holes (zeros / NaN)."""
+    and 15 % holes (zeros / NaN); ``step`` 2 = a depth stream at half the image's resolution."""
     d = np.full((H, W), 4.0, np.float32)
     x1, y1, x2, y2 = face_box
     yy, xx = np.mgrid[0:H, 0:W]
     inside = ((xx - (x1 + x2) / 2) / ((x2 - x1) / 2)) ** 2 + ((yy - (y1 + y2) / 2) / ((y2 - y1) / 2)) ** 2 <= 1
     d[inside] = z * (1 + 0.01 * rng.standard_normal(int(inside.sum())))
-    holes = rng.random((H, W)) < 0.15
-    msg = Image(height=H, width=W, encoding=encoding, is_bigendian=0)
+    d = np.ascontiguousarray(d[::step, ::step])
+    h, w = d.shape
+    holes = rng.random((h, w)) < 0.15
+    msg = Image(height=h, width=w, encoding=encoding, is_bigendian=0)
     if encoding == "16UC1":
         mm = np.round(d * 1000).astype(np.uint16)
         mm[holes] = 0
-        msg.step, msg.data = W * 2, mm.tobytes()
+        msg.step, msg.data = w * 2, mm.tobytes()
     else:
         d[holes] = np.nan
-        msg.step, msg.data = W * 4, d.tobytes()
+        msg.step, msg.data = w * 4, d.tobytes()
     return msg
 
 
@@ -171,7 +173,7 @@ def _phase(rig, bg, img, box, z, u, v, depth_enc=None, frames=5):
     for k in range(frames):
         uk, vk = u + 2.3 * k, v + 1.1 * k            # a little motion: new sub-pixel sampling each frame
         frame, fbox = _place(bg, img, box, F * 0.16 / z, uk, vk)
-        depth = _depth(fbox, z, depth_enc, rng) if depth_enc else None
+        depth = _depth(fbox, z, depth_enc, rng, 1 if depth_enc == "16UC1" else 2) if depth_enc else None
         d2, d3 = rig.frame(frame, depth)
         assert [d.id for d in d3.detections] == [d.id for d in d2.detections]   # same ids, same order
         assert all(_key(d.header) == _key(d3.header) and d.header.frame_id == FRAME for d in d3.detections)
@@ -191,7 +193,8 @@ def _phase(rig, bg, img, box, z, u, v, depth_enc=None, frames=5):
 
 @pytest.fixture(scope="module")
 def run(scene):
-    """Every photo at every distance from size, the first two also with a depth image (16UC1 mm, 32FC1 m)."""
+    """Every photo at every distance from size, the first two also with a depth image (16UC1 mm at the
+    image's resolution, 32FC1 m at half of it)."""
     bg, faces = scene
     out = {"size": {}, "depth": {}, "ended": [], "tf": None, "node_stats": None}
     with RosHarness() as ros:
