@@ -1,7 +1,7 @@
 """Offline augmentation with albumentations: N variants per image, boxes moved with the pixels.
 
 The pipeline is described by a config dict (YAML/JSON friendly) naming albumentations transforms
-in order. The default reproduces the seeds' pipeline (``RandomCrop``, ``HorizontalFlip``,
+in order. The default pipeline (``RandomCrop``, ``HorizontalFlip``,
 ``RandomBrightnessContrast``, ``RandomGamma``, ``RGBShift``, optional ``VerticalFlip``)::
 
     {"transforms": [{"name": "RandomCrop", "scale": 0.85},      # or "width"/"height" in pixels
@@ -17,7 +17,7 @@ A face cut by the crop is clipped to the crop and kept when at least ``min_visib
 area (and ``min_area`` pixels²) remains, else dropped. Images without faces stay negatives.
 
 ``RandomCrop`` accepts ``scale`` (fraction of each side of *this* image) or ``width``/``height``
-in pixels (clamped to the image, so the seeds' 450x450 works on smaller photos too); the
+in pixels (clamped to the image, so a 450x450 crop works on smaller photos too); the
 pipeline is therefore built per image size (and cached).
 
 Determinism: variant ``v`` of an image uses a seed derived from ``(seed, source_id, file
@@ -49,7 +49,7 @@ from .labelme import atomic_write_bytes, write_labelme  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-#: The seeds' transforms (vertical flip off by default: a robot camera never sees people upside down).
+#: The default transforms (vertical flip off: a robot camera never sees people upside down).
 DEFAULT_AUGMENT_CONFIG: Dict[str, Any] = {
     "transforms": [
         {"name": "RandomCrop", "scale": 0.85, "p": 1.0},

@@ -1,8 +1,8 @@
 """Train/val/test split by *source*, so no frame leaks across splits.
 
-The seeds split image files after augmentation, so variants of one photo (and near-identical
-consecutive webcam frames) landed in train and test alike and the test score measured memory.
-Here whole groups of :attr:`Sample.source_id` are assigned to one split; see
+Splitting image files after augmentation would put variants of one photo (and near-identical
+consecutive webcam frames) in train and test alike, and the test score would measure memory.
+Whole groups of :attr:`Sample.source_id` are assigned to one split instead; see
 :mod:`.dataset` for how ids are given (content hash, augmentation provenance, capture sessions).
 """
 
