@@ -1,8 +1,10 @@
-"""image_transport: compressed in real rclpy graphs: JPEG/PNG in, corrupt payloads counted, JPEG out."""
+"""image_transport: compressed in real rclpy graphs: JPEG/PNG in, corrupt payloads counted, JPEG out;
+the tracker, the capture and the reenactment nodes."""
 
 import glob
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from ros_helpers import Collector, RosHarness  # noqa: I100 - sets the DDS envir
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import CompressedImage  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
@@ -143,3 +145,28 @@ def test_capture_node_saves_compressed_frames_and_counts_bad_ones(photos, tmp_pa
         assert ros.wait_for(lambda: node.status()["saved_total"] >= 1, 20)
     saved = glob.glob(os.path.join(str(tmp_path), "*.jpg"))
     assert len(saved) == 1 and read_image(saved[0]).shape == img.shape
+
+
+def test_reenactment_node_renders_compressed_frames():
+    from conftest import shared_path
+    from face_tracker_core.reenact.renderer import DEFAULT_MODEL
+    from face_tracker_ros.face_reenactment_node import FaceReenactmentNode
+
+    if not os.path.isfile(DEFAULT_MODEL):
+        pytest.skip("shipped reenactment generator missing")
+    cap = cv2.VideoCapture(shared_path("video", "talking_face_2.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    with RosHarness() as ros:
+        node = ros.add(FaceReenactmentNode(context=ros.context, parameter_overrides=[
+            Parameter("image_transport", value="compressed")]))
+        helper = ros.node("reenact_compressed_helper")
+        pub = helper.create_publisher(CompressedImage, "image/compressed", 10)
+        out = Collector(helper, Image, "image_reenacted", image_qos(False, 10))
+        ros.wait_matched(pub, timeout=90)   # subscribed once the generator is loaded
+        assert node._sub.topic_name == "/image/compressed"
+        assert ros.wait_for(lambda: node._out_pub is not None and node._out_pub.get_subscription_count() >= 1, 10)
+        msg = bgr_to_compressed(frame, _header(500), "jpeg", 90)
+        pub.publish(msg)
+        assert ros.wait_for(lambda: out.find(lambda m: _key(m.header) == _key(msg.header)) is not None, 60)
