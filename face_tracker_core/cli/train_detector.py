@@ -18,12 +18,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override any config value, e.g. batch_size=16 model.neck=48")
+    from ..train.distributed import add_cli_arguments
+
+    add_cli_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     import os
 
     from ..train.detector_trainer import config_from_args, train_detector
+    from ..train.distributed import from_args
 
     path = args.config or os.path.join(os.path.dirname(os.path.dirname(__file__)), "train", "configs", "detector.yaml")
     overrides = list(args.set)
@@ -33,6 +37,6 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"data_root={args.data_root}")
     if args.epochs:
         overrides.append(f"epochs={args.epochs}")
-    run_dir = train_detector(config_from_args(path, overrides))
+    run_dir = train_detector(config_from_args(path, overrides), from_args(args))
     print(run_dir)
     return 0

@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DataError
+from . import distributed
 from .detector_data import (AugmentConfig, BatchStream, DetSample, assign_targets, grid_points, letterbox_example,
                             load_detection_set, load_packed)
 from .run_dir import load_config_file, make_run_dir, plot_losses, prediction_grid, read_metrics, write_config
@@ -180,6 +181,7 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
     import keras
 
     from ..eval.detection_metrics import average_precision, false_faces_per_image, postprocess, recall_at
+    from .distributed import predict
 
     x_val, _, gts = val
 
@@ -192,7 +194,7 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
         """Adds ``val_ap50`` (facemask-like sets), ``val_recall40`` and ``val_fp`` to the logs."""
 
         def on_epoch_end(self, epoch, logs=None):
-            raw = self.model.predict(x_val, batch_size=16, verbose=0)
+            raw = predict(self.model, x_val, 16)  # also under a data-parallel distribution
             per_set: Dict[str, list] = {}
             for r, gt, name in zip(raw, gts, val_sets):
                 boxes, scores = postprocess(np.asarray(r), 0.05, model_cfg.nms_iou, model_cfg.max_detections)
@@ -259,20 +261,23 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
     return cbs
 
 
-def train_detector(cfg: TrainConfig) -> str:
-    """Train; returns the run folder. See the module docstring for what it writes."""
+def train_detector(cfg: TrainConfig, dist=None) -> str:
+    """Train; returns the run folder (see the module docstring). ``dist``: a :class:`.distributed.DistConfig`
+    for data-parallel training on several devices/hosts (host 0 writes the folder), None: one device."""
+    topo = distributed.start(dist)  # before Keras is imported: it selects the JAX backend
     import keras
 
     from ..losses import detector_box_loss, detector_cls_loss, detector_loss
     from ..models.face_detector import build_face_detector
 
-    run_dir = make_run_dir("detect", cfg.name, cfg.runs_root)
+    run_dir = topo.run_dir(lambda: make_run_dir("detect", cfg.name, cfg.runs_root))
     model_cfg = cfg.model_config()
     aug_cfg = cfg.augment_config()
     resolved = dataclasses.asdict(cfg)
     resolved["model"] = model_cfg.get_config()
     resolved["augment"] = dataclasses.asdict(aug_cfg)
     resolved["keras_backend"] = keras.backend.backend()
+    resolved["distributed"] = topo.describe() if topo.active else None
     write_config(run_dir, resolved)
     keras.utils.set_random_seed(cfg.seed)
 
@@ -290,8 +295,10 @@ def train_detector(cfg: TrainConfig) -> str:
              ", ".join(cfg.sets))
     val = validation_arrays(val_samples, aug_cfg.size)
 
-    stream = BatchStream(train, cfg.batch_size, cfg.steps_per_epoch, aug_cfg, seed=cfg.seed, workers=cfg.workers,
-                         set_weights=cfg.set_weights, prefetch=cfg.prefetch or max(8, 2 * cfg.workers))
+    # This host's data shards of every global batch (the whole batch on one host).
+    stream = distributed.ShardedStream(topo, cfg.seed, cfg.batch_size, lambda seed, rows: BatchStream(
+        train, rows, cfg.steps_per_epoch, aug_cfg, seed=seed, workers=cfg.workers, set_weights=cfg.set_weights,
+        prefetch=cfg.prefetch or max(8, 2 * cfg.workers)))
     dataset = _keras_dataset(stream)
 
     model = build_face_detector(model_cfg)
@@ -309,13 +316,17 @@ def train_detector(cfg: TrainConfig) -> str:
                   metrics=[keras.metrics.MeanMetricWrapper(detector_cls_loss, name="class_loss"),
                            keras.metrics.MeanMetricWrapper(detector_box_loss, name="box_loss")],
                   jit_compile=False if cfg.run_eagerly else cfg.jit_compile, run_eagerly=cfg.run_eagerly)
-    cbs = _callbacks(cfg, run_dir, dataset, val, [s.set_name for s in val_samples], model_cfg)
+    cbs = _callbacks(cfg, run_dir, dataset, val, [s.set_name for s in val_samples], model_cfg) + topo.callbacks()
+    rows = topo.validation_rows(len(val[0]))  # this host's share of the validation loss
     t0 = time.time()
     try:
-        model.fit(dataset, epochs=cfg.epochs, validation_data=(val[0], val[1]), validation_batch_size=16,
-                  callbacks=cbs, verbose=cfg.verbose)
+        model.fit(dataset, epochs=cfg.epochs, validation_data=(val[0][rows], val[1][rows]),
+                  validation_batch_size=topo.eval_batch(16), callbacks=cbs, verbose=cfg.verbose)
     finally:
         stream.close()
+        topo.close()
+    if not topo.is_chief:
+        return os.path.join(cfg.runs_root, "detect", cfg.name)  # host 0 wrote it
     log.info("training took %.1f min", (time.time() - t0) / 60)
     plot_losses(os.path.join(run_dir, "metrics.csv"), run_dir)
     best_path = os.path.join(run_dir, "best.keras")
@@ -359,10 +370,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description="train the multi-face detector")
     p.add_argument("--config", default=None, help="YAML/JSON training config")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config values (YAML values)")
+    distributed.add_cli_arguments(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = config_from_args(args.config, args.set)
-    train_detector(cfg)
+    train_detector(cfg, distributed.from_args(args))
     return 0
 
 
