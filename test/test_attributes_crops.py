@@ -40,7 +40,7 @@ def test_jfif_and_unreadable_images_are_reported_with_location(tmp_path, shared_
     src = _celeba_photo(shared_data)
     os.makedirs(tmp_path / "photos" / "alice")
     jfif = tmp_path / "photos" / "alice" / "me.jfif"
-    shutil.copy(src, jfif)  # a real JPEG under the .jfif name the seed tripped on
+    shutil.copy(src, jfif)  # a real JPEG under the .jfif name (OpenCV reads it by content)
     bad = tmp_path / "photos" / "alice" / "broken.jpg"
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
     items = items_from_folder(str(tmp_path / "photos"))

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(ROOT, "runs", "test_artifacts")
 PHOTOMETRIC = {"RandomBrightnessContrast", "RandomGamma", "RGBShift"}
 
-# The seeds' transforms with every geometric one likely to fire.
+# The default transforms with every geometric one likely to fire.
 GEOMETRIC_CONFIG = {
     "transforms": [
         {"name": "RandomCrop", "scale": 0.7, "p": 1.0},

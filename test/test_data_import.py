@@ -27,7 +27,7 @@ def test_shared_detection_set_imports_with_zero_errors(shared_data):
             assert 0 <= b.x1 < b.x2 <= s.width and 0 <= b.y1 < b.y2 <= s.height
     # Only the 1-pixel overhangs of the Kaggle labels are warnings (clipped), nothing else.
     assert all("clipped" in str(w) for w in rep.warnings)
-    # The content-hash source id catches the same photo stored twice (a leak the seeds had).
+    # The content-hash source id catches the same photo stored twice (a common leak).
     dupes = [k for k, c in Counter(s.source_id for s in rep.samples).items() if c > 1]
     for k in dupes:
         same = [s for s in rep.samples if s.source_id == k]

@@ -65,7 +65,7 @@ def test_split_of_a_real_augmented_set_never_leaks(augmented_set):
                     assert len([s for s in part if s.source_id == sid]) == len(groups[sid])
                 if fractions[("train", "val", "test").index(name)] > 0:
                     assert part, f"{name} is empty"
-    # The seeds' way (shuffle files after augmentation) leaks, and the check says so.
+    # Shuffling files after augmentation leaks, and the check says so.
     files = list(samples)
     random.Random(0).shuffle(files)
     naive = {"train": files[:40], "val": files[40:50], "test": files[50:]}

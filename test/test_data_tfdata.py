@@ -1,4 +1,4 @@
-"""tf.data builders: the seeds' single-face format and the multi-face letterboxed format."""
+"""tf.data builders: the classic FaceTracker's single-face format and the multi-face letterboxed format."""
 
 from __future__ import annotations
 

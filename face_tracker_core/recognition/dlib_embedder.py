@@ -1,8 +1,8 @@
 """dlib's pretrained face-recognition ResNet (``face_recognition_models``, offline).
 
 A 29-layer ResNet giving 128-D vectors from 150 x 150 chips aligned on dlib's 5-point mean face
-(99.38 % on LFW per dlib). It plays the role of the seed's downloaded FaceNet: the strong,
-pretrained reference our own embedders are compared with.
+(99.38 % on LFW per dlib): the strong, pretrained reference the trainable embedders are compared
+with, and the default for recognition.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seed's siamese network: one shared convolutional tower, distance -> sigmoid, pair loss.
+"""Siamese network: one shared convolutional tower, distance -> sigmoid, pair loss.
 
 Two faces go through the same tower (shared weights) to L2-normalised vectors ``e1``, ``e2``;
 the probability that they show the same person is ``sigmoid(a - b * ||e1 - e2||^2)`` with two
@@ -18,7 +18,7 @@ from typing import Dict
 
 def build_tower(input_size: int = 112, dim: int = 128, filters=(32, 64, 128, 256), dropout: float = 0.2,
                 name: str = "siamese_tower"):
-    """Plain conv/pool tower (the seed's design) -> ``(B, dim)`` unit vectors.
+    """Plain conv/pool tower -> ``(B, dim)`` unit vectors.
 
     Args:
         input_size: crop side, pixels.

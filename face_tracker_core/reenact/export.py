@@ -4,7 +4,7 @@ From a run folder (``generator.keras`` + ``generator.json``) or any generator fi
 write to an output folder:
 
 * ``<name>.keras`` + ``<name>.json``: the generator alone (no discriminator, no optimizer state:
-  the seed's "reduce"); loads with plain Keras on any backend;
+  "reduce"); loads with plain Keras on any backend;
 * ``<name>_saved_model/``: a TensorFlow SavedModel with a ``serve`` signature
   (``[B, R, R, 3]`` float32 in ``[-1, 1]`` -> same shape), for TF Serving and converters;
 * ``<name>.tflite``: a batch-1 TFLite flatbuffer ("freeze"), optionally with float16 or
