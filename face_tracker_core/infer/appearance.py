@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..vectors import l2_normalize
 from .association import assign, good_views
 from .tracker_config import AppearanceHook
 
@@ -21,10 +22,8 @@ __all__ = ["AppearanceReid", "embedder_hook", "normalise"]
 
 
 def normalise(e: np.ndarray) -> np.ndarray:
-    """L2-normalise rows (zero/NaN rows stay zero/NaN)."""
-    e = np.asarray(e, dtype=np.float64)
-    n = np.linalg.norm(e, axis=-1, keepdims=True)
-    return e / np.where(n > 0, n, 1.0)
+    """L2-normalise rows in ``float64`` (zero/NaN rows stay zero/NaN)."""
+    return l2_normalize(e, dtype=np.float64)
 
 
 def embedder_hook(embedder) -> AppearanceHook:

@@ -17,14 +17,9 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..types import BBox
+from ..vectors import l2_normalize  # noqa: F401  (re-exported: the embedders import it from here)
 
 log = logging.getLogger(__name__)
-
-
-def l2_normalize(x: np.ndarray, eps: float = 1e-10) -> np.ndarray:
-    """Rows scaled to unit L2 norm (``(N, D)`` float32)."""
-    x = np.asarray(x, np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
