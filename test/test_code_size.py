@@ -20,11 +20,9 @@ ALLOWED = {
     "face_tracker_core/recognition/train.py": "split data / callbacks / run loop (687 lines)",
     "face_tracker_core/recognition/train.py::_callbacks": "callbacks built in one function (91 lines)",
     "face_tracker_core/recognition/train.py::train_embedder": "run loop in one function (87 lines)",
-    # detector training (train/): samples vs input pipeline; trainer callbacks; data-parallel setup
+    # detector training (train/): samples vs input pipeline; trainer callbacks
     "face_tracker_core/train/detector_data.py": "split samples vs tf.data pipeline (565 lines)",
-    "face_tracker_core/train/detector_trainer.py": "split run loop vs evaluation (406 lines)",
     "face_tracker_core/train/detector_trainer.py::_callbacks": "callbacks built in one function (82 lines)",
-    "face_tracker_core/train/distributed.py": "split device setup vs sharded batches (403 lines)",
     # the tracker node assembles the recognition stack itself (issue: build_pipeline(cfg))
     "face_tracker_ros/face_tracker_node.py": "move stack assembly into a core pipeline (546 lines)",
     "face_tracker_ros/face_tracker_node.py::__init__": "parameter declarations in one function (116 lines)",
