@@ -164,7 +164,8 @@ def test_reenactment_node_renders_compressed_frames():
         helper = ros.node("reenact_compressed_helper")
         pub = helper.create_publisher(CompressedImage, "image/compressed", 10)
         out = Collector(helper, Image, "image_reenacted", image_qos(False, 10))
-        ros.wait_matched(pub, timeout=90)   # subscribed once the generator is loaded
+        assert ros.wait_for(lambda: node._active, 90), "generator not loaded"
+        ros.wait_matched(pub)
         assert node._sub.topic_name == "/image/compressed"
         assert ros.wait_for(lambda: node._out_pub is not None and node._out_pub.get_subscription_count() >= 1, 10)
         msg = bgr_to_compressed(frame, _header(500), "jpeg", 90)
