@@ -109,3 +109,21 @@ def test_weights_signature_follows_the_model_file(tmp_path):
     f.write_bytes(b"weights v2")
     assert weights_signature(det) != first
     assert weights_signature(SimpleNamespace()) == ""  # e.g. Haar: no file of ours
+
+
+def test_calibrated_threshold_comes_from_the_model_sidecar(tmp_path):
+    import json
+    import shutil
+
+    from face_tracker_core.infer.base import calibrated_threshold
+
+    shipped = json.load(open(default_mod.DEFAULT_MODEL + ".json"))["score_threshold"]
+    assert calibrated_threshold("default") == shipped
+    model = tmp_path / "mine.tflite"
+    shutil.copy(default_mod.DEFAULT_MODEL, model)
+    (tmp_path / "mine.tflite.json").write_text(json.dumps({"score_threshold": 0.61}))
+    assert calibrated_threshold("keras", str(model)) == 0.61
+    assert calibrated_threshold("default", str(model)) == 0.61
+    assert calibrated_threshold("dlib_hog") == 0.5  # the constructor's default
+    with pytest.raises(ValueError, match="unknown detector backend"):
+        calibrated_threshold("nope")

@@ -101,3 +101,36 @@ def make_detector(backend: str = "default", **kwargs) -> FaceDetector:
     if backend not in _BACKENDS:
         raise ValueError(f"unknown detector backend '{backend}' (available: {', '.join(sorted(_BACKENDS))})")
     return _BACKENDS[backend](**kwargs)
+
+
+def calibrated_threshold(backend: str = "default", model_path: str = "") -> float:
+    """The operating threshold a backend uses when none is given.
+
+    For a trained model file (``default``, ``keras``, ``tflite``, ``savedmodel``) that is the
+    threshold stored in its sidecar ``<file>.json``, chosen on validation data when the model was
+    exported; for the other backends their constructor's default. Reads no model, imports no
+    framework: a node resolves "the model's own threshold" before loading the model.
+
+    Raises:
+        ValueError: unknown backend.
+        ModelLoadError: the sidecar exists but cannot be read.
+    """
+    import inspect
+
+    _load_builtin_backends()
+    if backend not in _BACKENDS:
+        raise ValueError(f"unknown detector backend '{backend}' (available: {', '.join(sorted(_BACKENDS))})")
+    if backend in ("default", "keras", "tflite", "savedmodel"):
+        from ..export import read_sidecar
+        from ..models.detector_config import DetectorConfig
+        from .default import DEFAULT_MODEL
+
+        path = model_path or (DEFAULT_MODEL if backend == "default" else "")
+        return float(read_sidecar(path).get("score_threshold", DetectorConfig.score_threshold) if path
+                     else DetectorConfig.score_threshold)
+    factory = _BACKENDS[backend]
+    target = factory.__init__ if isinstance(factory, type) else factory
+    param = inspect.signature(target).parameters.get("score_threshold")
+    if param is not None and param.default is not inspect.Parameter.empty:
+        return float(param.default)
+    return 0.5
