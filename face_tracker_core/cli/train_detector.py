@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None,
-                   help="training config (default: face_tracker_core/train/configs/detector.yaml)")
+                   help="training config (default: face_tracker_core/train/configs/default_detector/01_scratch.yaml)")
     p.add_argument("--name", default=None, help="run name (folder under runs/detect/)")
     p.add_argument("--data-root", default=None, help="folder with the detection sets (../shared/data/detection)")
     p.add_argument("--epochs", type=int, default=None)
@@ -26,10 +26,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from ..train.detector_trainer import config_from_args, train_detector
-    from ..train.distributed import from_args
+    from ..train.distributed import from_args, prepare_process
 
-    path = args.config or os.path.join(os.path.dirname(os.path.dirname(__file__)), "train", "configs", "detector.yaml")
+    dist = from_args(args)
+    prepare_process(dist)  # the backend is chosen before anything imports Keras
+    from ..train.detector_trainer import config_from_args, train_detector
+
+    path = args.config or os.path.join(os.path.dirname(os.path.dirname(__file__)), "train", "configs",
+                                       "default_detector", "01_scratch.yaml")
     overrides = list(args.set)
     if args.name:
         overrides.append(f"name={args.name}")
@@ -37,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"data_root={args.data_root}")
     if args.epochs:
         overrides.append(f"epochs={args.epochs}")
-    run_dir = train_detector(config_from_args(path, overrides), from_args(args))
+    run_dir = train_detector(config_from_args(path, overrides), dist)
     print(run_dir)
     return 0

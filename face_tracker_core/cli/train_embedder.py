@@ -68,9 +68,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only write model.keras + card of a stopped run from its best.weights.h5")
     p.add_argument("--ship", action="store_true",
                    help="copy the result to face_tracker_core/assets/embedder_<model>.keras (+ .json)")
+    from ..train.distributed import add_cli_arguments
+
+    add_cli_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..train import distributed
+
+    dist = distributed.from_args(args)
+    distributed.prepare_process(dist)  # the backend is chosen before anything imports Keras
     from ..recognition.dataset import default_cache_dir
     from ..recognition.train import CROP_SPLITS, build_crops, train_embedder
 
@@ -92,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         if args.build_crops_only:
             return 0
     run_dir = os.path.join(args.runs, "embedder", args.name or args.model)
-    res = train_embedder(crops, run_dir, model=args.model, time_budget_s=args.time_budget,
+    res = train_embedder(crops, run_dir, dist, model=args.model, time_budget_s=args.time_budget,
                          max_epochs=args.max_epochs, steps_per_epoch=args.steps_per_epoch, p=args.p,
                          k=args.k, lr=args.lr, width=args.width, margin=args.margin, seed=args.seed,
                          dropout=args.dropout, weight_decay=args.weight_decay, erase=args.erase,

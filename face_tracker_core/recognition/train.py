@@ -239,10 +239,11 @@ def _make_batches(images: np.ndarray, labels: np.ndarray, size: int, p: int, k: 
 
 def embed_crops(net, crops: np.ndarray, flip: bool = True, batch: int = 256) -> np.ndarray:
     """L2-normalised embeddings of input-size crops (optionally averaged with the mirror image)."""
+    from ..train.distributed_keras import predict_on_batch  # also under a data-parallel distribution
     from .embedders import l2_normalize
 
     def fwd(x):
-        return np.concatenate([np.asarray(net.predict_on_batch(x[i:i + batch].astype(np.float32)))
+        return np.concatenate([predict_on_batch(net, x[i:i + batch].astype(np.float32))
                                for i in range(0, len(x), batch)])
 
     v = fwd(crops)
@@ -507,14 +508,19 @@ def save_uncompiled(net, path: str) -> None:
     export.save(path)
 
 
-def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
+def train_embedder(crops_path: str, run_dir: str, dist=None, **overrides) -> Dict:
     """Train ``facenet`` or ``siamese`` on a crops file; returns a summary dict.
 
     Args:
         crops_path: ``.npz`` from :func:`build_crops` (``train`` and ``val`` people).
         run_dir: output folder (created).
+        dist: :class:`~face_tracker_core.train.distributed.DistConfig` for data-parallel training
+            (P people per global batch split over the data shards; host 0 writes ``run_dir``).
         **overrides: any key of :data:`DEFAULTS`.
     """
+    from ..train import distributed
+
+    topo = distributed.start(dist)  # before Keras is imported: it selects the JAX backend
     import keras
 
     cfg = dict(DEFAULTS)
@@ -526,7 +532,7 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {cfg['schedule']!r}")
     if not 0.0 <= float(cfg["warmup"]) < 1.0:
         raise ValueError(f"warmup is a fraction of the time budget in [0, 1), got {cfg['warmup']!r}")
-    os.makedirs(run_dir, exist_ok=True)
+    run_dir = topo.run_dir(run_dir)
     data = load_crops(crops_path)
     meta = data["meta"]
     cfg.update(input_size=meta["input_size"], padding=meta["padding"], store_size=meta["store_size"])
@@ -546,7 +552,8 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
         raise DataError(f"{crops_path}: needs at least 2 training people")
     cfg.update(backend=keras.backend.backend(), crops=os.path.abspath(crops_path),
                train_people=int(len(np.unique(y_tr))), train_faces=int(len(y_tr)),
-               val_people=int(len(np.unique(val_y))), val_faces=int(len(val_y)))
+               val_people=int(len(np.unique(val_y))), val_faces=int(len(val_y)),
+               **({"distributed": topo.describe()} if topo.active else {}))
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1, sort_keys=True)
     keras.utils.set_random_seed(cfg["seed"])
@@ -578,11 +585,11 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
     # Optimizer slots made now, not inside the first traced step: otherwise TensorFlow traces the
     # train step twice (once to create the variables), which costs ~25 s per run on 2 cores.
     opt.build(train_model.trainable_variables)
-    batches = _make_batches(x_tr, y_tr, cfg["input_size"], cfg["p"], cfg["k"], cfg["steps_per_epoch"], cfg["seed"],
-                           cfg["erase"])
+    batches = distributed.sharded_dataset(topo, cfg["seed"], cfg["p"], cfg["k"], lambda seed, p: _make_batches(
+        x_tr, y_tr, cfg["input_size"], p, cfg["k"], cfg["steps_per_epoch"], seed, cfg["erase"]))
     t0 = time.time()
     cbs, val = _callbacks(cfg, run_dir, net, val_x, val_y, t0)
-    train_model.fit(batches, epochs=cfg["max_epochs"], callbacks=cbs, verbose=0)
+    train_model.fit(batches, epochs=cfg["max_epochs"], callbacks=cbs + topo.callbacks(), verbose=0)
     train_s = time.time() - t0
     if val.best_weights is not None:
         log.info("keeping the weights of %s (validation score %.4f)", val.best_source, val.best)
@@ -593,7 +600,9 @@ def train_embedder(crops_path: str, run_dir: str, **overrides) -> Dict:
         from .siamese import head_params
 
         head = head_params(train_model)
-    return _write_model(net, cfg, meta, run_dir, val_x, val_y, train_s, head)
+    summary = _write_model(net, cfg, meta, run_dir, val_x, val_y, train_s, head)
+    topo.close()
+    return summary
 
 
 def _write_model(net, cfg: Dict, meta: Dict, run_dir: str, val_x: np.ndarray, val_y: np.ndarray,

@@ -181,7 +181,7 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
     import keras
 
     from ..eval.detection_metrics import average_precision, false_faces_per_image, postprocess, recall_at
-    from .distributed import predict
+    from .distributed_keras import predict
 
     x_val, _, gts = val
 

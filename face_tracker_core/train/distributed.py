@@ -18,7 +18,8 @@ default; ``S`` must be a multiple of ``num_hosts``):
   its rows are split again over its ``devices`` local devices by the engine.
 
 Only host 0 (the chief) writes the run folder; the other hosts write into a scratch folder that is
-removed at the end. Decisions that depend on the wall clock (time budgets, learning rates set from
+removed at the end. When training ends, host 0 writes ``replicas.json`` (rows per host and per
+device, the largest difference between replicas' weights, whether the hosts agree). Decisions that depend on the wall clock (time budgets, learning rates set from
 it) are made on host 0 and broadcast, so the replicas never drift apart.
 
 On CPU, ``devices > 1`` splits the machine's cores into that many XLA host devices
@@ -28,20 +29,18 @@ On CPU, ``devices > 1`` splits the machine's cores into that many XLA host devic
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
-import random
 import shutil
 import sys
 import tempfile
-import weakref
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import DataError
+from .distributed_keras import broadcast_from_chief, host_sync_callback, replica_check_callback
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +161,9 @@ class Topology:
 
     def __init__(self, cfg: DistConfig, devices: Sequence[Any] = ()):
         self.cfg, self.devices, self._scratch = cfg, list(devices), None
+        self.path: Optional[str] = None  # the run folder (host 0) or scratch folder (others)
+        self.global_rows = 0  # rows of a global batch (set by shard_size)
+        self.replica_report: Optional[dict] = None
         self.active, self.is_chief = cfg.active, cfg.is_chief
 
     @property
@@ -188,6 +190,7 @@ class Topology:
         if global_units % shards or (global_units * rows_per_unit // hosts) % dev:
             raise DataError(f"the global batch ({global_units} x {rows_per_unit} rows) must split evenly into "
                             f"{shards} data shard(s) and over {hosts} host(s) x {dev} device(s)")
+        self.global_rows = global_units * rows_per_unit
         return global_units // shards
 
     def describe(self) -> dict:
@@ -195,21 +198,23 @@ class Topology:
         return {"devices_per_host": self.cfg.devices, "num_hosts": self.cfg.num_hosts, "replicas": self.replicas,
                 "data_shards": self.cfg.shards, "coordinator": self.cfg.coordinator}
 
-    def run_dir(self, make: Callable[[], str]) -> str:
-        """The chief's run folder from ``make()``; the other hosts get a scratch folder.
+    def run_dir(self, make: Union[str, Callable[[], str]]) -> str:
+        """The chief's run folder (``make()``, or the path ``make``, created); other hosts get a scratch folder.
 
         Raises:
             DataError: a multi-host run would resume from host 0's backup, which the others lack.
         """
         if self.is_chief:
-            path = make()
+            path = make() if callable(make) else make
+            os.makedirs(path, exist_ok=True)
             resuming = os.path.isdir(os.path.join(path, "backup"))
         else:
             self._scratch = tempfile.mkdtemp(prefix=f"ft-host{self.cfg.host_index}-")
             path, resuming = self._scratch, False
-        if self.cfg.num_hosts > 1 and _broadcast_from_chief(np.int32(resuming)):
+        if self.cfg.num_hosts > 1 and broadcast_from_chief(np.int32(resuming)):
             raise DataError(f"{path}: holds a resume backup; resuming a multi-host run is not supported "
                             "(every host would need it): use a new run name or remove backup/")
+        self.path = path
         return path
 
     def validation_rows(self, n: int) -> slice:
@@ -224,8 +229,10 @@ class Topology:
         return max(d, -(-batch // d) * d)
 
     def callbacks(self) -> list:
-        """Callbacks to put after all others (keep the hosts in step); empty on one host."""
-        return [_host_sync_callback()] if self.cfg.num_hosts > 1 else []
+        """Callbacks to put after all others: hosts in step, replicas checked (none on one device)."""
+        if not self.active:
+            return []
+        return [replica_check_callback(self)] + ([host_sync_callback()] if self.cfg.num_hosts > 1 else [])
 
     def close(self) -> None:
         """Leave the distribution (later models are local again) and drop the scratch folder."""
@@ -288,92 +295,6 @@ def _mesh_devices(jax, cfg: DistConfig) -> list:
     return [d for p in sorted(by_process) for d in by_process[p][: cfg.devices]]
 
 
-def _broadcast_from_chief(value: np.ndarray) -> Any:
-    """Host 0's ``value`` on every host (a collective: every host must call it)."""
-    from jax.experimental import multihost_utils
-
-    return np.asarray(multihost_utils.broadcast_one_to_all(np.asarray(value))).item()
-
-
-def _host_sync_callback():
-    import keras
-
-    class HostSync(keras.callbacks.Callback):
-        """Keeps wall-clock decisions identical on every host.
-
-        Each host's callbacks see their own clock, so a time budget could stop one host an epoch
-        before the others (the rest would wait forever in the next all-reduce) and a learning rate
-        computed from elapsed time would differ between the replicas. Host 0's decision wins.
-        """
-
-        def on_train_batch_begin(self, batch, logs=None):
-            lr = getattr(self.model.optimizer, "_learning_rate", None)
-            if lr is not None and hasattr(lr, "assign"):  # a variable set by a callback, not a schedule
-                lr.assign(_broadcast_from_chief(np.float32(keras.ops.convert_to_numpy(lr))))
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.model.stop_training = bool(_broadcast_from_chief(np.int32(bool(self.model.stop_training))))
-
-    return HostSync()
-
-
-@contextlib.contextmanager
-def _no_distribution() -> Iterator[None]:
-    import keras
-
-    saved = keras.distribution.distribution()
-    keras.distribution.set_distribution(None)
-    try:
-        yield
-    finally:
-        keras.distribution.set_distribution(saved)
-
-
-_TWINS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _local_twin(model):
-    """A copy of ``model`` on this host's default device, with ``model``'s current weights."""
-    import keras
-
-    twin = _TWINS.get(model)
-    if twin is None:
-        # Building layers draws default seeds from Python's RNG, which also orders the epochs' batches
-        # (fit's shuffle): keep both RNG states so the twin changes nothing about training.
-        py_state, np_state = random.getstate(), np.random.get_state()
-        # from_config, not clone_model: that one also recompiles, which needs the loss registered
-        twin = type(model).from_config(model.get_config())
-        random.setstate(py_state)
-        np.random.set_state(np_state)
-        _TWINS[model] = twin
-    twin.set_weights(model.get_weights())
-    return twin
-
-
-def predict(model, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """``model.predict(x)`` that also works while a distribution is installed.
-
-    Replicated outputs of several hosts cannot be read back on one host, and a last partial batch
-    may not split over the devices: under a distribution the prediction runs on a local copy of the
-    model (same weights) on this host alone. Every host computes the same numbers.
-    """
-    import keras
-
-    if keras.distribution.distribution() is None:
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
-    with _no_distribution():
-        return np.asarray(_local_twin(model).predict(x, batch_size=batch_size, verbose=0))
-
-
-def predict_on_batch(model, x: np.ndarray) -> np.ndarray:
-    """``model.predict_on_batch(x)`` that also works under a distribution (see :func:`predict`)."""
-    import keras
-
-    if keras.distribution.distribution() is None:
-        return np.asarray(model.predict_on_batch(x))
-    return predict(model, x, len(x))
-
-
 class ShardedStream:
     """The local part of every global batch: this host's data shards, concatenated.
 
@@ -396,3 +317,32 @@ class ShardedStream:
     def close(self) -> None:
         for s in self.streams:
             s.close()
+
+
+def sharded_dataset(topo: Topology, seed: int, units: int, rows_per_unit: int, make: Callable[[int, int], Any]):
+    """This host's part of every global batch as one ``keras.utils.PyDataset``.
+
+    Args:
+        topo: the layout.
+        seed: the run's seed (each shard's stream gets its :func:`shard_seed`).
+        units: units per global batch (P people of a P x K batch).
+        rows_per_unit: batch rows per unit (K).
+        make: ``make(seed, units_per_shard)`` -> a PyDataset of ``(x, y)`` batches of one shard.
+    """
+    n = topo.shard_size(units, rows_per_unit)
+    parts = [make(shard_seed(seed, topo.cfg.shards, s), n) for s in topo.local_shards()]
+    if len(parts) == 1:
+        return parts[0]
+    import keras
+
+    class _Concat(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+
+        def __len__(self):
+            return len(parts[0])
+
+        def __getitem__(self, i):
+            return tuple(np.concatenate(p) for p in zip(*(d[i] for d in parts)))
+
+    return _Concat()
