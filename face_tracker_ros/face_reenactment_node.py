@@ -229,7 +229,7 @@ class FaceReenactmentNode(LatestFrameNode):
 
 
 def main(args=None) -> None:
-    run_node(FaceReenactmentNode, args)
+    run_node(FaceReenactmentNode, args, threads=2)  # services answer while on_configure loads the model
 
 
 if __name__ == "__main__":

@@ -57,8 +57,10 @@ class FaceTrackerNode(LatestFrameNode):
                                "changing it at run time hot-reloads the model")
         self.p_score = declare(self, "detector.score_threshold", 0.5,
                                "drop detections below this score", range=(0.0, 1.0))
+        # tracking.enabled/min_hits/max_age_s apply live, between two frames (_apply_tracking)
         self.p_tracking = declare(self, "tracking.enabled", True,
-                                  "follow faces with stable track ids (Detection2D.id)")
+                                  "follow faces with stable track ids (Detection2D.id); turned back on, "
+                                  "tracking starts afresh (ids keep counting up)")
         self.p_min_hits = declare(self, "tracking.min_hits", 2, "detections before a track is reported",
                                   range=(1, 30), step=1)
         self.p_low = declare(self, "tracking.low_score", 0.1,
@@ -142,6 +144,8 @@ class FaceTrackerNode(LatestFrameNode):
         self._model_error = ""
         self._last_rx_wall = time.monotonic()
         self._last_warn = 0.0
+        self._tracking_dirty = False  # tracking.* changed: applied by the worker before its next frame
+        self._parked_tracker = None   # the tracker while tracking.enabled is false (ids never reused)
 
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.p_diag_period, self._on_timer)
@@ -165,10 +169,8 @@ class FaceTrackerNode(LatestFrameNode):
         try:
             self.pipeline = FacePipeline(
                 detector=self._load_detector(self.p_backend, self.p_model),
-                tracking=self.p_tracking,
-                tracker_kwargs={"min_hits": self.p_min_hits, "max_age_s": self.p_max_age,
-                                "high_score": self.p_score, "low_score": min(self.p_low, self.p_score)},
-                min_score=self._score_floor())
+                tracking=self.p_tracking, tracker_kwargs=self._tracker_kwargs(), min_score=self._score_floor())
+            self._tracking_dirty, self._parked_tracker = False, None
         except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
             self._model_error = str(exc)
             self.get_logger().error(f"cannot load detector: {exc}")
@@ -346,10 +348,41 @@ class FaceTrackerNode(LatestFrameNode):
     def _load_detector(self, backend: str, model_path: str):
         return load_detector(backend, model_path, self._score_floor())  # the rule shared with multi_camera_node
 
+    def _tracker_kwargs(self) -> dict:
+        return {"min_hits": int(self.p_min_hits), "max_age_s": float(self.p_max_age),
+                "high_score": self.p_score, "low_score": min(self.p_low, self.p_score)}
+
+    def _apply_tracking(self, pipeline: FacePipeline) -> None:
+        """Make ``pipeline`` follow tracking.enabled/min_hits/max_age_s (worker thread, between
+        frames). min_hits/max_age_s keep the current tracks; disabling parks the tracker, enabling
+        restores it emptied, so a track id is never given to a second face."""
+        self._tracking_dirty = False
+        pipeline.min_score = self._score_floor()
+        if not self.p_tracking:
+            if pipeline.tracker is not None:
+                self._parked_tracker, pipeline.tracker = pipeline.tracker, None
+            return
+        if pipeline.tracker is None:
+            if self._parked_tracker is not None:
+                self._parked_tracker.reset()
+                pipeline.tracker, self._parked_tracker = self._parked_tracker, None
+            else:
+                from face_tracker_core.infer.tracker import Tracker
+
+                pipeline.tracker = Tracker(**self._tracker_kwargs())
+                if self.p_reid:
+                    self._setup_reid()
+        pipeline.tracker.configure(min_hits=int(self.p_min_hits), max_age_s=float(self.p_max_age))
+
     def _on_set_parameters(self, params) -> SetParametersResult:
         backend, model = self.p_backend, self.p_model
         for p in params:
-            if p.name == "detector.backend":
+            if p.name in ("tracking.enabled", "tracking.min_hits", "tracking.max_age_s"):
+                attr = {"tracking.enabled": "p_tracking", "tracking.min_hits": "p_min_hits",
+                        "tracking.max_age_s": "p_max_age"}[p.name]
+                setattr(self, attr, p.value)
+                self._tracking_dirty = True
+            elif p.name == "detector.backend":
                 backend = p.value
             elif p.name == "detector.model_path":
                 model = p.value
@@ -418,6 +451,8 @@ class FaceTrackerNode(LatestFrameNode):
         pipeline = self.pipeline
         if pipeline is None:
             return
+        if self._tracking_dirty:
+            self._apply_tracking(pipeline)
         result = pipeline.process(bgr, stamp if stamp > 0 else rx,
                                   annotate=self.p_annotate or self._ann_compressed.enabled)
         if self._hri is not None:  # REP-155 faces; every output then uses their ids
@@ -504,7 +539,7 @@ class FaceTrackerNode(LatestFrameNode):
 
 
 def main(args=None) -> None:
-    run_node(FaceTrackerNode, args)
+    run_node(FaceTrackerNode, args, threads=2)  # services answer while on_configure loads the model
 
 
 if __name__ == "__main__":

@@ -4,6 +4,12 @@ A camera can be faster than the model: the subscription callback only keeps the 
 (replacing one the worker has not taken yet counts as ``dropped``), and one worker thread
 processes whatever is newest when it becomes free, so no backlog ever builds. The node is a
 lifecycle node; with ``autostart`` it walks itself to *active* (plain-node mode).
+
+Responsive while configuring: the lifecycle services are in a reentrant callback group and the
+autostart timer in its own group, so with a multi-threaded executor (``run_node(threads=2)``)
+``get_state``, the parameter services and the diagnostics timer answer while ``on_configure``
+loads a model in the other thread; ``change_state`` still replies only when the transition is
+done, with its true result.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import time
 from typing import Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
@@ -27,8 +34,12 @@ class LatestFrameNode(LifecycleNode):
     ``errors``...), ``_last_error``, ``_active``.
     """
 
+    #: Seconds :meth:`_stop_worker` waits for the worker to finish its frame.
+    WORKER_JOIN_S = 10.0
+
     def __init__(self, node_name: str, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
+        self._lifecycle_services_reentrant()
         self._latest: Optional[Image] = None
         self._latest_rx = 0.0
         self._cv = threading.Condition()
@@ -40,10 +51,21 @@ class LatestFrameNode(LifecycleNode):
         self._last_error = ""
 
     # ---------------------------------------------------------------- lifecycle
+    def _lifecycle_services_reentrant(self) -> None:
+        """Move the lifecycle services out of the default (mutually exclusive) callback group into
+        a reentrant one: ``get_state`` then answers while ``change_state`` runs a transition.
+        (rclpy's ``LifecycleNode`` takes no callback group argument before Rolling.)"""
+        group = ReentrantCallbackGroup()
+        for srv in self.services:
+            if getattr(srv.srv_type, "__module__", "").startswith("lifecycle_msgs"):
+                srv.callback_group = group
+                group.add_entity(srv)
+
     def _schedule_autostart(self) -> None:
         """Configure and activate once the executor runs (a timer, so the transitions happen
         inside the executor, once)."""
-        self._autostart_timer = self.create_timer(0.0, self._do_autostart)
+        self._autostart_timer = self.create_timer(0.0, self._do_autostart,
+                                                  callback_group=MutuallyExclusiveCallbackGroup())
 
     def _do_autostart(self) -> None:
         self._autostart_timer.cancel()
@@ -61,9 +83,11 @@ class LatestFrameNode(LifecycleNode):
         with self._cv:
             self._running = False
             self._cv.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout=5.0)
-            self._worker = None
+        worker, self._worker = self._worker, None
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout=self.WORKER_JOIN_S)
+            if worker.is_alive():
+                self.get_logger().error(f"worker '{worker.name}' still busy after {self.WORKER_JOIN_S:g} s")
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_worker()
