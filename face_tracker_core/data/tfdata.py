@@ -2,7 +2,7 @@
 
 Two targets:
 
-* :func:`single_face_dataset` -- the seeds' format, used by the classic FaceTracker (VGG16
+* :func:`single_face_dataset` -- the single-face format of the classic FaceTracker (VGG16
   regression head): ``(images, (classes, boxes))`` with one box per image;
 * :func:`multi_face_dataset` -- letterboxed images with every face as padded pixel boxes and a
   validity mask, for the multi-face detector.
@@ -97,9 +97,9 @@ def _finish(ds, n: int, batch_size: int, shuffle: bool, cache: Union[bool, str],
 def single_face_dataset(samples: Sequence[Sample], image_size: int = 120, batch_size: int = 8,
                         shuffle: bool = True, cache: Union[bool, str] = True, seed: int = 0,
                         drop_remainder: bool = False):
-    """The seeds' single-face dataset.
+    """The classic FaceTracker's single-face dataset.
 
-    Each image is resized (stretched, like the seeds' ``tf.image.resize``) to
+    Each image is resized (stretched, ``tf.image.resize``) to
     ``image_size x image_size``; normalised boxes are unchanged by that resize.
 
     Args:
