@@ -274,8 +274,10 @@ def selection_score(m: Dict[str, float]) -> float:
     return float(auc) if math.isfinite(auc) else float(m.get("val_acc", -1.0))
 
 
-def _callbacks(cfg: Dict, run_dir: str, net, val_x, val_y, t0: float):
+def _callbacks(cfg: Dict, run_dir: str, net, val_x, val_y, t0: float, elapsed=None):
     import keras
+
+    elapsed = elapsed or (lambda: time.time() - t0)  # several hosts: host 0's clock (same LR, same stop)
 
     class Schedule(keras.callbacks.Callback):
         """Cosine learning rate over the wall-time budget (with linear warm-up); stops at the end.
@@ -285,7 +287,7 @@ def _callbacks(cfg: Dict, run_dir: str, net, val_x, val_y, t0: float):
         """
 
         def on_train_batch_begin(self, batch, logs=None):
-            f = min(1.0, (time.time() - t0) / cfg["time_budget_s"])
+            f = min(1.0, elapsed() / cfg["time_budget_s"])
             w = cfg["warmup"]
             if cfg["schedule"] == "constant":
                 lr = cfg["lr"] * (f / w if f < w else 1.0)
@@ -296,8 +298,8 @@ def _callbacks(cfg: Dict, run_dir: str, net, val_x, val_y, t0: float):
         def on_epoch_end(self, epoch, logs=None):
             if logs is not None:
                 logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))
-                logs["elapsed_s"] = time.time() - t0
-            if time.time() - t0 >= cfg["time_budget_s"]:
+                logs["elapsed_s"] = elapsed()
+            if elapsed() >= cfg["time_budget_s"]:
                 self.model.stop_training = True
 
     class Validate(keras.callbacks.Callback):
@@ -588,7 +590,7 @@ def train_embedder(crops_path: str, run_dir: str, dist=None, **overrides) -> Dic
     batches = distributed.sharded_dataset(topo, cfg["seed"], cfg["p"], cfg["k"], lambda seed, p: _make_batches(
         x_tr, y_tr, cfg["input_size"], p, cfg["k"], cfg["steps_per_epoch"], seed, cfg["erase"]))
     t0 = time.time()
-    cbs, val = _callbacks(cfg, run_dir, net, val_x, val_y, t0)
+    cbs, val = _callbacks(cfg, run_dir, net, val_x, val_y, t0, topo.elapsed_fn(t0))
     train_model.fit(batches, epochs=cfg["max_epochs"], callbacks=cbs + topo.callbacks(), verbose=0)
     train_s = time.time() - t0
     if val.best_weights is not None:

@@ -35,6 +35,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -227,6 +228,13 @@ class Topology:
         """A per-host evaluation batch size that splits evenly over this host's devices."""
         d = self.cfg.devices if self.active else 1
         return max(d, -(-batch // d) * d)
+
+    def elapsed_fn(self, t0: float) -> Optional[Callable[[], float]]:
+        """Seconds since ``t0`` as host 0 measures them (a collective: every host calls it at the same
+        points), for wall-clock schedules; None on one host (the caller's own clock)."""
+        if self.cfg.num_hosts == 1:
+            return None
+        return lambda: float(broadcast_from_chief(np.float32(time.time() - t0)))
 
     def callbacks(self) -> list:
         """Callbacks to put after all others: hosts in step, replicas checked (none on one device)."""

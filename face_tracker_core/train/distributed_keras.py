@@ -2,7 +2,7 @@
 
 * :func:`predict` / :func:`predict_on_batch`: validation predictions that also work while a
   distribution is installed;
-* :func:`host_sync_callback`: host 0's wall-clock decisions (stop, learning rate) on every host;
+* :func:`host_sync_callback`: host 0's decision to stop training on every host;
 * :func:`replica_check_callback`: at the end of training, checks that every replica holds the same
   weights and writes ``replicas.json`` (layout, rows per host/device, agreement) to the run folder.
 """
@@ -31,20 +31,15 @@ def broadcast_from_chief(value: np.ndarray) -> Any:
 
 
 def host_sync_callback():
-    """A callback (put after all others) that keeps wall-clock decisions identical on every host.
+    """A callback (put after all others) that makes host 0's decision to stop everyone's.
 
     Each host's callbacks see their own clock, so a time budget could stop one host an epoch
-    before the others (the rest would wait forever in the next all-reduce) and a learning rate
-    computed from elapsed time would differ between the replicas. Host 0's decision wins.
+    before the others, which would then wait forever in the next all-reduce. (Schedules computed
+    from the clock take host 0's: :meth:`~face_tracker_core.train.distributed.Topology.elapsed_fn`.)
     """
     import keras
 
     class HostSync(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            lr = getattr(self.model.optimizer, "_learning_rate", None)
-            if lr is not None and hasattr(lr, "assign"):  # a variable set by a callback, not a schedule
-                lr.assign(broadcast_from_chief(np.float32(keras.ops.convert_to_numpy(lr))))
-
         def on_epoch_end(self, epoch, logs=None):
             self.model.stop_training = bool(broadcast_from_chief(np.int32(bool(self.model.stop_training))))
 
