@@ -3,7 +3,7 @@
 import os
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGE = "face_tracker_ros"
 
@@ -12,19 +12,26 @@ def files(pattern):
     return [f for f in glob(pattern) if os.path.isfile(f)]
 
 
+# Data folders without __init__.py (model assets, training configs) are namespace packages, so their
+# files install as package data (next to the code that loads them, once) without setuptools'
+# "installing ... as data is deprecated" warning.
+PACKAGES = find_namespace_packages(include=["face_tracker_core", "face_tracker_core.*",
+                                            "face_tracker_ros", "face_tracker_ros.*"],
+                                   exclude=["*.__pycache__", "*.__pycache__.*"])
+DATA_PACKAGES = {pkg: ["*"] for pkg in PACKAGES
+                 if not os.path.isfile(os.path.join(*pkg.split("."), "__init__.py"))}
+
+
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=["face_tracker_core", "face_tracker_core.*",
-                                    "face_tracker_ros", "face_tracker_ros.*"]),
-    package_data={"face_tracker_core": ["assets/*", "assets/**/*"]},
-    include_package_data=True,
+    packages=PACKAGES,
+    package_data=DATA_PACKAGES,
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
         ("share/" + PACKAGE + "/launch", files("launch/*.py")),
         ("share/" + PACKAGE + "/config", files("config/*")),
-        ("share/" + PACKAGE + "/models", files("face_tracker_core/assets/*")),
     ],
     install_requires=["setuptools"],
     zip_safe=False,

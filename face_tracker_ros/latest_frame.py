@@ -88,6 +88,8 @@ class LatestFrameNode(LifecycleNode):
             worker.join(timeout=self.WORKER_JOIN_S)
             if worker.is_alive():
                 self.get_logger().error(f"worker '{worker.name}' still busy after {self.WORKER_JOIN_S:g} s")
+            else:
+                self.get_logger().info(f"{worker.name} stopped")
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_worker()

@@ -47,6 +47,10 @@ class ShutdownRequest:
         self.event = threading.Event()
         self.signals: list = []
         self._logger = None
+        self.install()
+
+    def install(self) -> None:
+        """(Re-)install the handlers for SIGINT and SIGTERM."""
         for sig in self.SIGNALS:
             signal.signal(sig, self._handle)
 
@@ -111,6 +115,16 @@ def run_node(factory: Callable[[], Node], args=None, threads: int = 1) -> None:
         pass
     finally:
         _close(executor, node)
+        stop.install()  # until the interpreter exits, a late signal is still only logged
+
+
+def _try_shutdown() -> None:
+    """``rclpy.try_shutdown`` without letting rclpy restore default signal handlers (it would, for
+    the default context, and a SIGTERM arriving now would kill the process with status -15)."""
+    try:
+        rclpy.try_shutdown(uninstall_handlers=False)
+    except TypeError:  # Humble: no such argument, and no handler to uninstall
+        rclpy.try_shutdown()
 
 
 def _close(executor, node: Optional[Node]) -> None:
@@ -124,7 +138,7 @@ def _close(executor, node: Optional[Node]) -> None:
             _log.warning("executor shutdown: %s", exc)
     if node is not None:
         node.destroy_node()
-    rclpy.try_shutdown()
+    _try_shutdown()
 
 
 def _drain(executor, timeout: float) -> None:

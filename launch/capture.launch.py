@@ -37,6 +37,7 @@ def generate_launch_description():
     from launch.conditions import IfCondition
     from launch.substitutions import LaunchConfiguration, PythonExpression
     from launch_ros.actions import Node
+    from launch_ros.parameter_descriptions import ParameterValue
 
     share = get_package_share_directory(PACKAGE)
     cfg = os.path.join(share, "config")
@@ -49,7 +50,9 @@ def generate_launch_description():
                                  condition=IfCondition(LaunchConfiguration("fastdds_profile")))
     source = Node(
         package=PACKAGE, executable="video_source_node", name="video_source", output="screen",
-        parameters=[os.path.join(cfg, "video_source.yaml"), {"source": LaunchConfiguration("source")}],
+        parameters=[os.path.join(cfg, "video_source.yaml"),
+                    # value_type=str: source:=0 (a camera index) would otherwise reach the node as an int
+                    {"source": ParameterValue(LaunchConfiguration("source"), value_type=str)}],
         remappings=[("image", image), ("camera_info", camera_info)],
         condition=IfCondition(LaunchConfiguration("start_source")))
     capture = Node(

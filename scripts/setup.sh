@@ -111,6 +111,16 @@ CMAKE
 # shellcheck disable=SC1091
 . scripts/env.sh
 
+# The venv is a ROS prefix (AMENT_PREFIX_PATH) without colcon's local_setup.* files: colcon build
+# warns about it, and an install/setup.bash built here would chain to a missing script. Its
+# environment comes from scripts/env.sh, so these are empty.
+if [ -z "${ROS_DISTRO:-}" ]; then
+  for ext in sh bash zsh; do
+    [ -f "$VIRTUAL_ENV/local_setup.$ext" ] || \
+      printf '# face_tracker: this venv'"'"'s ROS environment comes from scripts/env.sh\n' > "$VIRTUAL_ENV/local_setup.$ext"
+  done
+fi
+
 if python -c "import vision_msgs.msg" 2>/dev/null && [ ! -d .ros_compat/install ]; then
   log "vision_msgs found: $(python -c 'import vision_msgs, os; print(os.path.dirname(vision_msgs.__file__))')"
 else

@@ -3,8 +3,8 @@
 Checked offline against the rosdistro snapshot in ``../shared/ros2/rosdistro`` (``base.yaml`` and
 ``python.yaml`` rosdep rules, ``<distro>-distribution.yaml`` release files): a ROS package key must
 be released in the distribution, a system key must have a rule for each Ubuntu release the
-distribution targets. Then the real ``rosdep install --simulate --from-paths . --ignore-src`` (the
-README's command) runs against the same snapshot through a private sources list and index.
+distribution targets. Then the real ``rosdep install --from-paths src --ignore-src -y`` (the README's
+command, with ``--simulate``) runs in a workspace holding this checkout, against the same snapshot through a private sources list and index.
 """
 
 from __future__ import annotations
@@ -129,12 +129,16 @@ def test_rosdep_install_simulate_resolves_every_key(tmp_path):
     env = _rosdep_env(tmp_path)
     res = subprocess.run([rosdep, "update"], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    (ws / "src" / "face_tracker").symlink_to(ROOT)  # the README's layout: ~/ws/src/face_tracker
     for distro in DISTROS:
-        # rosdep detects the OS it runs on; a robot runs the distro's Ubuntu release.
+        # The README's command, simulated; rosdep detects the OS it runs on, a robot runs the
+        # distro's Ubuntu release.
         codename = ubuntu_codenames(distro)[0]
-        cmd = [rosdep, "install", "--simulate", "--from-paths", ".", "--ignore-src", "--rosdistro", distro,
+        cmd = [rosdep, "install", "--from-paths", "src", "--ignore-src", "-y", "--simulate", "--rosdistro", distro,
                "--os", f"ubuntu:{codename}"]
-        res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        res = subprocess.run(cmd, cwd=ws, env=env, capture_output=True, text=True, timeout=300)
         out = res.stdout + res.stderr
         assert res.returncode == 0 and "Cannot locate" not in out, f"{' '.join(cmd)}:\n{out}"
         # every ROS package key resolved to this distro's Debian package (or is already installed)
