@@ -13,19 +13,27 @@ from face_tracker_core.cli.main import main as cli_main
 from face_tracker_core.data.dataset import import_folder, load_samples, read_manifest, write_manifest
 
 
-def test_shared_detection_set_imports_with_zero_errors(shared_data):
+#: the one label of ../shared/data/detection that no importer should accept: its box lies wholly
+#: outside its 256x256 image (the file is reported, the photo left out, nothing else lost).
+KNOWN_BAD_LABELS = {"facemask_more/ilc_a3e6b3fab1f8f8dfc5ca825d57b601d8.json"}
+
+
+def test_shared_detection_set_imports_with_only_the_known_bad_label_refused(shared_data):
     root = shared_data("detection")
     rep = import_folder(root, negatives=True)
-    assert rep.errors == [], [str(e) for e in rep.errors]
+    refused = {os.path.relpath(str(e).split(":")[0], root) for e in rep.errors}
+    assert refused <= KNOWN_BAD_LABELS, [str(e) for e in rep.errors]
+    assert all("outside" in str(e) for e in rep.errors)
     n_json = sum(n.endswith(".json") for d in os.listdir(root) for n in os.listdir(os.path.join(root, d)))
-    assert len(rep.samples) - sum(s.negative for s in rep.samples) == n_json
-    assert sum(s.negative for s in rep.samples) == len(os.listdir(os.path.join(root, "noface")))
+    assert len(rep.samples) - sum(s.negative for s in rep.samples) == n_json - len(refused)
+    no_face = [d for d in os.listdir(root) if d.startswith("noface")]
+    assert sum(s.negative for s in rep.samples) == sum(len(os.listdir(os.path.join(root, d))) for d in no_face)
     assert sum(len(s.boxes) for s in rep.samples) > 3000
     for s in rep.samples:
         assert s.width > 0 and s.height > 0
         for b in s.boxes:
             assert 0 <= b.x1 < b.x2 <= s.width and 0 <= b.y1 < b.y2 <= s.height
-    # Only the 1-pixel overhangs of the Kaggle labels are warnings (clipped), nothing else.
+    # Only boxes overhanging the image border are warnings (clipped), nothing else.
     assert all("clipped" in str(w) for w in rep.warnings)
     # The content-hash source id catches the same photo stored twice (a common leak).
     dupes = [k for k, c in Counter(s.source_id for s in rep.samples).items() if c > 1]
