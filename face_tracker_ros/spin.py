@@ -8,7 +8,8 @@ SIGTERM alone): the process installs its own SIGINT/SIGTERM handlers instead of 
 * later signals are logged and ignored while the node finishes cleaning up (``ros2 launch``
   without a terminal sends SIGINT on top of the one the process group got, then SIGTERM);
 * the ROS context is shut down last, after the executor has stopped and the node (and its
-  worker threads) are destroyed, so no callback or worker ever publishes on an invalid context.
+  worker threads) are destroyed, so no callback or worker ever publishes on an invalid context;
+* from then on both signals are ignored, through the interpreter's exit.
 
 The process then exits with status 0.
 """
@@ -47,12 +48,15 @@ class ShutdownRequest:
         self.event = threading.Event()
         self.signals: list = []
         self._logger = None
-        self.install()
-
-    def install(self) -> None:
-        """(Re-)install the handlers for SIGINT and SIGTERM."""
         for sig in self.SIGNALS:
             signal.signal(sig, self._handle)
+
+    def ignore_from_now(self) -> None:
+        """Ignore SIGINT/SIGTERM (clean-up done). Python resets handlers that are functions to the
+        default at interpreter exit, which can take seconds after TensorFlow was loaded: a SIGTERM
+        then would kill the process (-15); an ignored signal stays ignored."""
+        for sig in self.SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
 
     def attach_logger(self, logger) -> None:
         """Report signals through the node's ROS logger once the node exists."""
@@ -115,7 +119,7 @@ def run_node(factory: Callable[[], Node], args=None, threads: int = 1) -> None:
         pass
     finally:
         _close(executor, node)
-        stop.install()  # until the interpreter exits, a late signal is still only logged
+        stop.ignore_from_now()
 
 
 def _try_shutdown() -> None:

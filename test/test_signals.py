@@ -8,8 +8,8 @@ the sequence at a random moment. Required: exit status 0 within 20 s, no traceba
 line, no "still busy"), and every capture file complete (images decode, labels parse, no temporary
 files).
 
-CI runs each sequence twice per node (``REPEATS``); ``-m slow`` runs the 20/20 check
-(``FT_SIGNAL_REPEATS`` overrides both).
+CI runs each sequence twice per node, once for the reenactment node (its TensorFlow start-up takes
+~10 s); ``-m slow`` runs the 20/20 check (``FT_SIGNAL_REPEATS`` overrides both).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ NODES: Dict[str, dict] = {
                           "ready": r"frames saved this session", "worker": None},
     "face_reenactment_node": {"params": [], "ready": r"rendering '", "worker": "face_reenactment_worker"},
 }
-REPEATS = int(os.environ.get("FT_SIGNAL_REPEATS", "2"))
 BAD = re.compile(r"Traceback|KeyboardInterrupt|context is invalid|RCLError|still busy|never retrieved")
 
 
@@ -184,7 +183,8 @@ def _report(node: str, results: Dict[str, List[Optional[str]]]) -> str:
 
 @pytest.mark.parametrize("node", list(NODES))
 def test_clean_shutdown_under_signals(node, camera, tmp_path):
-    results = _run(node, REPEATS, tmp_path)
+    repeats = int(os.environ.get("FT_SIGNAL_REPEATS", "1" if node == "face_reenactment_node" else "2"))
+    results = _run(node, repeats, tmp_path)
     failures = [f"{seq}: {r}" for seq, rs in results.items() for r in rs if r is not None]
     assert not failures, _report(node, results) + "\n" + "\n\n".join(failures[:3])
 
