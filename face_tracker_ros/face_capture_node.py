@@ -32,12 +32,12 @@ from std_srvs.srv import SetBool, Trigger
 
 from face_tracker_core.data.capture import CaptureError, CaptureWriter, IntervalGate
 from face_tracker_core.errors import ImageDecodeError
-from face_tracker_core.infer import make_detector
 from face_tracker_core.types import Detection
 
 from .conversions import image_to_bgr
 from .image_input import declare_transport, subscribe_image
 from .params import declare, describe_qos, image_qos
+from .pipeline_setup import SCORE_HELP, effective_threshold, load_detector
 from .spin import run_node
 
 # Parameters whose change starts a new writer (new session, new folder...).
@@ -85,8 +85,8 @@ class FaceCaptureNode(Node):
                                         "face detector used by only_with_faces / write_labels"),
             "detector.model_path": declare(self, "detector.model_path", "",
                                            "model file for the keras backend (empty: the backend's default)"),
-            "detector.score_threshold": declare(self, "detector.score_threshold", 0.5,
-                                                "drop detections below this score", range=(0.0, 1.0)),
+            "detector.score_threshold": declare(self, "detector.score_threshold", -1.0, SCORE_HELP,
+                                                range=(-1.0, 1.0)),
             "reliable": declare(self, "reliable", False,
                                 "subscribe with reliable QoS (default: best effort, sensor data)", read_only=True),
             "image_transport": declare_transport(self),
@@ -142,14 +142,10 @@ class FaceCaptureNode(Node):
 
     def _get_detector(self):
         if self._detector is None and not self._detector_error:
-            kwargs = {"score_threshold": self.p["detector.score_threshold"]}
-            backend = self.p["detector.backend"]
-            if self.p["detector.model_path"]:
-                kwargs["model_path"] = self.p["detector.model_path"]
-                if backend in ("default", "haar"):
-                    backend = "keras"
+            backend, model = self.p["detector.backend"], self.p["detector.model_path"]
             try:
-                self._detector = make_detector(backend, **kwargs)
+                thr = effective_threshold(backend, model, self.p["detector.score_threshold"])
+                self._detector = load_detector(backend, model, thr)
                 self.get_logger().info(f"detector: {self._detector.describe()}")
             except Exception as exc:  # noqa: BLE001 - report and keep the node up
                 self._detector_error = f"cannot load detector '{backend}': {exc}"

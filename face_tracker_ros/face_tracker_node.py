@@ -40,7 +40,7 @@ from .hri_output import HriOutput, declare_hri_params
 from .image_input import CompressedOutput, declare_transport, subscribe_image
 from .latest_frame import LatestFrameNode
 from .params import declare, describe_qos, image_qos
-from .pipeline_setup import load_detector
+from .pipeline_setup import SCORE_HELP, effective_threshold, load_detector
 from .spin import run_node
 
 
@@ -55,8 +55,9 @@ class FaceTrackerNode(LatestFrameNode):
         self.p_model = declare(self, "detector.model_path", "",
                                "model file (.keras/.tflite/SavedModel dir) for the keras backend; "
                                "changing it at run time hot-reloads the model")
-        self.p_score = declare(self, "detector.score_threshold", 0.5,
-                               "drop detections below this score", range=(0.0, 1.0))
+        # the parameter (-1 = the model's calibrated threshold) and the threshold in force
+        self.p_score_param = declare(self, "detector.score_threshold", -1.0, SCORE_HELP, range=(-1.0, 1.0))
+        self.p_score = self.p_score_param
         # tracking.enabled/min_hits/max_age_s apply live, between two frames (_apply_tracking)
         self.p_tracking = declare(self, "tracking.enabled", True,
                                   "follow faces with stable track ids (Detection2D.id); turned back on, "
@@ -167,6 +168,7 @@ class FaceTrackerNode(LatestFrameNode):
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
+            self.p_score = effective_threshold(self.p_backend, self.p_model, self.p_score_param)
             self.pipeline = FacePipeline(
                 detector=self._load_detector(self.p_backend, self.p_model),
                 tracking=self.p_tracking, tracker_kwargs=self._tracker_kwargs(), min_score=self._score_floor())
@@ -387,12 +389,12 @@ class FaceTrackerNode(LatestFrameNode):
             elif p.name == "detector.model_path":
                 model = p.value
             elif p.name == "detector.score_threshold":
-                self.p_score = float(p.value)
-                if self.pipeline is not None:
-                    self.pipeline.min_score = self._score_floor()
-                    if self.pipeline.tracker is not None:
-                        self.pipeline.tracker.configure(high_score=self.p_score,
-                                                        low_score=min(self.p_low, self.p_score))
+                self.p_score_param = float(p.value)
+                if (backend, model) == (self.p_backend, self.p_model):
+                    try:
+                        self._apply_score(effective_threshold(backend, model, self.p_score_param))
+                    except Exception as exc:  # noqa: BLE001 - an unreadable sidecar refuses the value
+                        return SetParametersResult(successful=False, reason=str(exc))
             elif p.name == "no_input_warn_s":
                 self.p_warn_s = float(p.value)
             elif p.name == "publish_annotated":
@@ -407,10 +409,21 @@ class FaceTrackerNode(LatestFrameNode):
                 return SetParametersResult(successful=False, reason=reason)
         return SetParametersResult(successful=True)
 
+    def _apply_score(self, score: float) -> None:
+        """Make ``score`` the threshold in force (pipeline floor, tracker tiers) between two frames."""
+        self.p_score = score
+        if self.pipeline is not None:
+            self.pipeline.min_score = self._score_floor()
+            if self.pipeline.tracker is not None:
+                self.pipeline.tracker.configure(high_score=score, low_score=min(self.p_low, score))
+
     def _swap_model(self, backend: str, model: str):
-        """Load a new detector; on success swap it in between frames, else keep the old one."""
+        """Load a new detector; on success swap it in between frames, else keep the old one. With
+        ``detector.score_threshold`` at -1 the new model brings its own calibrated threshold."""
         try:
-            det = self._load_detector(backend, model)
+            score = effective_threshold(backend, model, self.p_score_param)
+            floor = min(self.p_low, score) if self.p_tracking else score
+            det = load_detector(backend, model, floor)
         except Exception as exc:  # noqa: BLE001 - any failure to load refuses the new model
             msg = f"model reload refused, keeping {self._describe_detector()}: {exc}"
             self.get_logger().error(msg)
@@ -420,6 +433,7 @@ class FaceTrackerNode(LatestFrameNode):
         self.p_backend, self.p_model = backend, model
         if self.pipeline is not None:
             self.pipeline.swap_detector(det)
+        self._apply_score(score)
         self._model_error = ""
         self.stats["reloads"] += 1
         self.get_logger().info(f"detector reloaded: {det.describe()}")

@@ -127,7 +127,7 @@ class MultiCameraNode(LatestFrameNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             names = check_cameras(list(self.p_cameras))
-            p = self.params
+            p = self.params = self.params.resolved()  # -1 = the model's calibrated threshold
             self.detector = _SerialDetector(load_detector(p.backend, p.model_path, p.score_floor))  # one model
         except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
             self._error = str(exc)

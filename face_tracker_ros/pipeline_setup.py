@@ -26,7 +26,7 @@ class PipelineParams:
 
     backend: str = "default"
     model_path: str = ""
-    score_threshold: float = 0.5
+    score_threshold: float = -1.0
     tracking: bool = True
     min_hits: int = 2
     low_score: float = 0.1
@@ -44,6 +44,12 @@ class PipelineParams:
                 "low_score": float(min(self.low_score, self.score_threshold))}
 
 
+    def resolved(self) -> "PipelineParams":
+        """A copy whose ``score_threshold`` is the effective one (see :func:`effective_threshold`)."""
+        thr = effective_threshold(self.backend, self.model_path, self.score_threshold)
+        return dataclasses.replace(self, score_threshold=thr)
+
+
 def declare_pipeline_params(node: Node, read_only: bool = True) -> PipelineParams:
     """Declare ``detector.{backend,model_path,score_threshold}`` and ``tracking.{enabled,min_hits,
     low_score,max_age_s}`` on ``node`` (descriptors with descriptions and ranges) and return their values.
@@ -59,8 +65,8 @@ def declare_pipeline_params(node: Node, read_only: bool = True) -> PipelineParam
         model_path=declare(node, "detector.model_path", "",
                            "model file (.keras/.tflite/SavedModel dir, or an OpenCV cascade .xml); empty = the "
                            "backend's own", read_only=ro),
-        score_threshold=declare(node, "detector.score_threshold", 0.5, "drop detections below this score",
-                                range=(0.0, 1.0), read_only=ro),
+        score_threshold=declare(node, "detector.score_threshold", -1.0, SCORE_HELP, range=(-1.0, 1.0),
+                                read_only=ro),
         tracking=declare(node, "tracking.enabled", True, "follow faces with stable track ids (Detection2D.id)",
                          read_only=ro),
         min_hits=declare(node, "tracking.min_hits", 2, "detections before a track is reported", range=(1, 30),
@@ -73,23 +79,47 @@ def declare_pipeline_params(node: Node, read_only: bool = True) -> PipelineParam
                           range=(0.05, 30.0), read_only=ro))
 
 
+#: help of ``detector.score_threshold`` (every node that loads a detector declares it so).
+SCORE_HELP = ("operating threshold: detections below it are dropped; -1 (the default) = the model's own "
+              "calibrated threshold (its sidecar <model>.json, chosen on validation data: 0.53 for the "
+              "shipped detector) or the backend's default")
+
+
+def _resolve(backend: str, model_path: str):
+    """``(backend, extra kwargs)`` for ``make_detector`` (the rule in the module docstring)."""
+    if not model_path:
+        return backend, {}
+    if not os.path.exists(model_path):
+        raise ModelLoadError(f"{model_path}: no such model file")
+    if model_path.endswith(".xml"):
+        return "haar", {"cascade_path": model_path}  # an OpenCV cascade
+    # a model file means the Keras/TFLite loader
+    return ("keras" if backend in ("default", "haar") else backend), {"model_path": model_path}
+
+
+def effective_threshold(backend: str, model_path: str, score_threshold: float) -> float:
+    """``score_threshold``, or for a negative value the model's calibrated one
+    (:func:`face_tracker_core.infer.base.calibrated_threshold`).
+
+    Raises:
+        ModelLoadError: ``model_path`` does not exist or its sidecar cannot be read.
+    """
+    if score_threshold >= 0:
+        return float(score_threshold)
+    from face_tracker_core.infer.base import calibrated_threshold
+
+    backend, kwargs = _resolve(backend, model_path)
+    return calibrated_threshold(backend, kwargs.get("model_path", ""))
+
+
 def load_detector(backend: str, model_path: str, score_threshold: float):
     """The detector for ``backend`` / ``model_path`` (the rule in the module docstring).
 
     Raises:
         ModelLoadError: ``model_path`` does not exist or does not load.
     """
-    kwargs: Dict[str, Any] = {"score_threshold": score_threshold}
-    if model_path:
-        if not os.path.exists(model_path):
-            raise ModelLoadError(f"{model_path}: no such model file")
-        if model_path.endswith(".xml"):
-            backend, kwargs["cascade_path"] = "haar", model_path  # an OpenCV cascade
-        else:
-            kwargs["model_path"] = model_path
-            if backend in ("default", "haar"):
-                backend = "keras"  # a model file means the Keras/TFLite loader
-    return make_detector(backend, **kwargs)
+    backend, kwargs = _resolve(backend, model_path)
+    return make_detector(backend, score_threshold=score_threshold, **kwargs)
 
 
 def build_pipeline(params: PipelineParams, detector) -> FacePipeline:
