@@ -10,7 +10,9 @@ device count must be fixed before JAX starts) on Keras' JAX backend, from the sa
 * ``1 device``: plain single-device training (no distribution);
 * ``2 devices``: ``--devices 2``, one process (the CPU split into 2 XLA host devices);
 * ``1 device, 2 shards``: one device trained on the global batches that 2 hosts build;
-* ``2 processes``: ``--num-hosts 2`` on localhost (coordinator on 127.0.0.1), one device each.
+* ``2 processes``: ``--num-hosts 2`` on localhost (coordinator on 127.0.0.1), one device each;
+* ``noise floor``: ``1 device`` again from initial weights perturbed by a relative 1e-6: how far
+  float-level differences alone carry two runs apart after these steps (Adam amplifies them).
 
 Throughput is taken from the second epoch (the first one compiles); agreement compares the final
 weights with the single-device run on the same global batches (max |difference| and the relative
@@ -121,13 +123,17 @@ def main(argv=None) -> int:
     init = os.path.join(tmp, "init.keras")
     init_model.save(init)
     w0 = [np.asarray(w) for w in init_model.get_weights()]
+    rng = np.random.default_rng(1)
+    init_model.set_weights([w * (1 + 1e-6 * rng.standard_normal(w.shape)).astype(w.dtype) for w in w0])
+    init_model.save(os.path.join(tmp, "init_perturbed.keras"))
     configs = [("1 device", "one", [], 1, None), ("2 devices (1 process)", "two", ["--devices", "2"], 1, "one"),
                ("1 device, 2 shards", "ref2", ["--data-shards", "2"], 1, None),
-               ("2 processes (localhost)", "mp", [], 2, "ref2")]
+               ("2 processes (localhost)", "mp", [], 2, "ref2"),
+               ("noise floor: 1 device, init x (1 + 1e-6 noise)", "noise", [], 1, "one")]
     rows, result = [], {"steps": args.steps, "global_batch": args.batch, "input_size": args.size, "configs": {}}
     for label, name, dist, procs, ref in configs:
         log.info("running %s", label)
-        r = _run(args, tmp, name, dist, init, procs)
+        r = _run(args, tmp, name, dist, os.path.join(tmp, "init_perturbed.keras") if name == "noise" else init, procs)
         r["images_per_s"] = round(args.steps * args.batch / r["epoch2_s"], 1)
         if ref:
             r["agreement_with"] = ref
