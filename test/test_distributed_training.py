@@ -137,6 +137,7 @@ def _assert_same_training(run_a: str, run_b: str, w0: list) -> None:
     assert np.max(np.abs(da - db)) < 1e-4, np.max(np.abs(da - db))
 
 
+@pytest.mark.timeout(2 * TIMEOUT_S)
 def test_two_devices_in_one_process_match_one_device(tmp_path, tiny_data, init_weights):
     init, w0 = init_weights
     one = _detector(tmp_path, tiny_data, init, str(tmp_path / "runs"), "one")
@@ -154,6 +155,7 @@ def test_two_devices_in_one_process_match_one_device(tmp_path, tiny_data, init_w
     _assert_same_training(run_one, run_two, w0)
 
 
+@pytest.mark.timeout(2 * TIMEOUT_S)
 def test_two_processes_on_localhost_match_one_device_on_the_same_global_batch(tmp_path, tiny_data, init_weights):
     init, w0 = init_weights
     port = _free_port()
@@ -226,6 +228,7 @@ def synthetic_crops(tmp_path_factory):
     return out
 
 
+@pytest.mark.timeout(2 * TIMEOUT_S)
 def test_embedder_on_two_devices_matches_one_device(tmp_path, synthetic_crops):
     """A triplet-training step (semi-hard mining over the whole global batch) on 2 devices in one
     process against 1 device: same loss, same weights within float tolerance.

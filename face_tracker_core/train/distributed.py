@@ -276,7 +276,7 @@ def start(cfg: Optional[DistConfig]) -> Topology:
     if cfg.num_hosts > 1:
         try:
             jax.distributed.initialize(coordinator_address=cfg.coordinator, num_processes=cfg.num_hosts,
-                                       process_id=cfg.host_index, initialization_timeout=120)
+                                       process_id=cfg.host_index)
         except RuntimeError as exc:
             if "already initialized" not in str(exc) and "should only be called once" not in str(exc):
                 raise DataError(f"cannot join the run at {cfg.coordinator} as host {cfg.host_index}: {exc}") from exc
