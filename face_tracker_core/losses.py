@@ -90,20 +90,20 @@ def detector_box_loss(y_true, y_pred):
 
 # --------------------------------------------------------------------------- classic FaceTracker
 def localization_loss(y_true, yhat, mask=None):
-    """The seeds' localisation loss, per sample, optionally masked.
+    """The tutorials' localisation loss, per sample, optionally masked.
 
     ``(x1 - x1')^2 + (y1 - y1')^2 + (w - w')^2 + (h - h')^2`` on normalised ``(x1, y1, x2, y2)``
-    boxes. The seeds summed this over the batch including photos *without* a face, whose box
+    boxes. The tutorials summed this over the batch including photos *without* a face, whose box
     label is meaningless (zeros), which pulled every box towards the corner; ``mask`` (1 for a
     face, 0 for none) removes those samples.
 
     Args:
         y_true: ``[B, 4]`` true boxes.
         yhat: ``[B, 4]`` predicted boxes.
-        mask: ``[B]`` or ``[B, 1]`` face indicator, or None for the seeds' unmasked sum.
+        mask: ``[B]`` or ``[B, 1]`` face indicator, or None for the tutorials' unmasked sum.
 
     Returns:
-        Scalar: the sum over the batch divided by the number of faces (the seeds' plain
+        Scalar: the sum over the batch divided by the number of faces (the tutorials' plain
         ``reduce_sum`` when ``mask`` is None).
     """
     y_true = ops.cast(y_true, "float32")

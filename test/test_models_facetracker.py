@@ -22,13 +22,13 @@ def test_masked_loss_gives_no_box_gradient_for_no_face_samples():
     assert np.all(g_box[[1, 3]] == 0.0), "no-face samples must not pull the box head"
     assert np.all(np.abs(g_box[[0, 2]]).sum(axis=1) > 0)
     assert np.all(g_cls.numpy() != 0.0)  # the class head still learns from every sample
-    # Unmasked (the seeds' bug) does produce a gradient for the no-face rows.
+    # Unmasked (the tutorials' bug) does produce a gradient for the no-face rows.
     with tf.GradientTape() as tape:
-        seeds = localization_loss(y_box, pred_box)
-    assert np.abs(tape.gradient(seeds, pred_box).numpy()[[1, 3]]).sum() > 0
+        tutorial_loss = localization_loss(y_box, pred_box)
+    assert np.abs(tape.gradient(tutorial_loss, pred_box).numpy()[[1, 3]]).sum() > 0
 
 
-def test_localization_loss_matches_the_seeds_formula():
+def test_localization_loss_matches_the_tutorials_formula():
     yt = np.array([[0.1, 0.2, 0.5, 0.6]], np.float32)
     yp = np.array([[0.2, 0.1, 0.4, 0.9]], np.float32)
     expected = (0.1 ** 2 + 0.1 ** 2) + ((0.4 - 0.2) ** 2 + (0.4 - 0.8) ** 2)

@@ -1,4 +1,4 @@
-"""``face-tracker train facetracker``: train the seeds' classic single-face FaceTracker."""
+"""``face-tracker train facetracker``: train the tutorials' classic single-face FaceTracker."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OpenCV Haar cascade face detector (the seeds' classic, and a baseline)."""
+"""OpenCV Haar cascade face detector (the tutorials' classic, and a baseline)."""
 
 from __future__ import annotations
 

@@ -9,15 +9,15 @@ BACKBONES = ("vgg16", "mobilenet_v2", "mobilenet_v3_small")
 
 
 def build_classic_backbone(name: str = "vgg16", image_size: int = 120, weights=None) -> keras.Model:
-    """A feature extractor taking ``[B, S, S, 3]`` RGB images in [0, 1] (the seeds' input).
+    """A feature extractor taking ``[B, S, S, 3]`` RGB images in [0, 1] (the tutorials' input).
 
     Args:
-        name: ``vgg16`` (the seeds'), ``mobilenet_v2`` or ``mobilenet_v3_small``.
+        name: ``vgg16`` (the tutorials'), ``mobilenet_v2`` or ``mobilenet_v3_small``.
         image_size: input side ``S`` in pixels (>= 32).
         weights: ``None`` (random init, offline) or ``"imagenet"`` (downloads; needs internet).
 
     Returns:
-        ``keras.Model`` ``[B, S, S, 3] -> [B, h, w, C]`` (``include_top=False``). The seeds fed
+        ``keras.Model`` ``[B, S, S, 3] -> [B, h, w, C]`` (``include_top=False``). The tutorials fed
         [0, 1] pixels straight into VGG16; the MobileNets get the [-1, 1] range they were built for.
     """
     if weights not in (None, "imagenet"):

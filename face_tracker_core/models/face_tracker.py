@@ -1,13 +1,13 @@
-"""The classic FaceTracker of the seeds: one face per image, a class head and a box head.
+"""The classic FaceTracker of the face-tracking tutorials: one face per image, a class head and a box head.
 
-Kept faithful to the tutorial (seeds 000/001) so its users feel at home, with one fix: the box
-loss is masked for photos without a face (the seeds trained the box head towards the zeros of
+Kept faithful to the face-tracking tutorial so its users feel at home, with one fix: the box
+loss is masked for photos without a face (the tutorials trained the box head towards the zeros of
 no-face labels).
 
 Input ``[B, S, S, 3]`` RGB in [0, 1]; outputs ``(class [B, 1] face probability,
 box [B, 4] normalised (x1, y1, x2, y2) in [0, 1])``.
 
-``train_step``/``test_step`` use ``tf.GradientTape`` (TensorFlow backend only, like the seeds).
+``train_step``/``test_step`` use ``tf.GradientTape`` (TensorFlow backend only, like the tutorials).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class FaceTracker(keras.Model):
 
     Args:
         backbone: ``vgg16``, ``mobilenet_v2`` or ``mobilenet_v3_small``.
-        image_size: input side in pixels (the seeds used 120).
+        image_size: input side in pixels (the tutorials used 120).
         weights: ``None`` or ``"imagenet"`` for the backbone (only used when building new;
             a loaded model gets its trained weights from the file).
         dense_units: width of the two hidden dense layers.

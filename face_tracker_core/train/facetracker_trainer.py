@@ -35,7 +35,7 @@ class FaceTrackerConfig:
         data_root: folder holding the sets.
         sets: set folders (images with at most one face, and negatives).
         backbone / image_size / weights: see :class:`~face_tracker_core.models.face_tracker.FaceTracker`.
-        batch_size / epochs / lr: Adam with the seeds' inverse-time decay.
+        batch_size / epochs / lr: Adam with the tutorials' inverse-time decay.
         patience: early stopping on ``val_loss``.
         max_images: cap on train images (tiny CI runs).
         max_steps: cap on steps per epoch (tiny CI runs).
@@ -101,7 +101,7 @@ def _subsample(samples: Sequence, n: Optional[int]) -> List:
 
 
 def build_facetracker(cfg: FaceTrackerConfig, steps_per_epoch: int):  # noqa: D401
-    """A compiled :class:`FaceTracker` (Adam, the seeds' inverse-time LR decay)."""
+    """A compiled :class:`FaceTracker` (Adam, the tutorials' inverse-time LR decay)."""
     import keras
 
     from ..models.face_tracker import FaceTracker

@@ -1,4 +1,4 @@
-"""Run folders ``runs/<task>/<name>/``: resolved config, metrics.csv, the seeds' three loss plots.
+"""Run folders ``runs/<task>/<name>/``: resolved config, metrics.csv, the tutorials' three loss plots.
 
 Every training run writes only here (``runs/`` is git-ignored).
 """
@@ -80,7 +80,7 @@ def read_metrics(csv_path: str) -> Dict[str, List[float]]:
 def plot_losses(csv_path: str, out_dir: str,
                 names: Sequence[tuple] = (("loss", "total"), ("class_loss", "class"), ("box_loss", "box"))
                 ) -> List[str]:
-    """The seeds' three plots (train vs val per epoch): ``loss_total.png``, ``loss_class.png``,
+    """The tutorials' three plots (train vs val per epoch): ``loss_total.png``, ``loss_class.png``,
     ``loss_box.png``. Returns the written paths."""
     import matplotlib
 
