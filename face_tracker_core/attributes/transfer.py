@@ -3,15 +3,6 @@
 The head itself (model, training, scoring) is in :mod:`.transfer_head`; this module runs it on
 target people (:func:`transfer_benchmark`) or trains one person's classifier from folders
 (:func:`train_person_classifier`).
-
-
-The attribute model's ``conv_base`` is copied, frozen (weights *and* batch-norm statistics: it is
-called in inference mode) and topped with a single ``Dense(1, sigmoid)`` neuron, on parameter-free
-features: the L2-normalised global average of the top feature map, by default together with its
-L2-normalised 2x2 average (:func:`build_transfer_model`). Only that neuron trains -- by default fitted
-to convergence by L-BFGS on the frozen features of the training crops and augmented copies of them
-(:func:`train_transfer_head`) -- unless the optional second phase unfreezes the base's top block at a
-low learning rate.
 """
 
 from __future__ import annotations
