@@ -138,6 +138,14 @@ class Launch:
             self.stop()
 
 
+def ros2_ok(*args: str, timeout: float = 20.0) -> str:
+    """``ros2 <args>`` repeated until it succeeds ("Node not found": not discovered yet); its stdout."""
+    res = wait_until(lambda: (lambda r: r if r.returncode == 0 else None)(
+        subprocess.run(["ros2", *args], env=ros_env(), capture_output=True, text=True, timeout=30)), timeout)
+    assert res is not None, f"ros2 {' '.join(args)} kept failing: {ros2(*args, check=False)}"
+    return res.stdout
+
+
 def ros2_until(args: List[str], predicate, timeout: float = 20.0) -> str:
     """``ros2 <args>`` repeated until ``predicate(stdout)`` (graph queries need discovery first)."""
     out = wait_until(lambda: (lambda o: o if predicate(o) else "")(ros2(*args, check=False)), timeout)
@@ -202,14 +210,14 @@ def test_launch_reaches_active_and_publishes(default_launch):
 
 def test_param_describe_get_set(default_launch):
     node = "/face_tracker/face_tracker"
-    out = ros2("param", "describe", "--no-daemon", node, "tracking.min_hits")
+    out = ros2_ok("param", "describe", "--no-daemon", node, "tracking.min_hits")
     assert "detections before a track is reported" in out and "Min value: 1" in out, out
-    out = ros2("param", "describe", "--no-daemon", node, "detector.backend")
+    out = ros2_ok("param", "describe", "--no-daemon", node, "detector.backend")
     assert "Read only: true" not in out and "Description:" in out
-    assert "Set parameter successful" in ros2("param", "set", "--no-daemon", node, "tracking.min_hits", "3")
-    assert "3" in ros2("param", "get", "--no-daemon", node, "tracking.min_hits")
-    refused = ros2("param", "set", "--no-daemon", node, "tracking.reid", "true", check=False)
-    assert "read-only" in refused.lower() or "failed" in refused.lower(), refused
+    assert "Set parameter successful" in ros2_ok("param", "set", "--no-daemon", node, "tracking.min_hits", "3")
+    assert "3" in ros2_ok("param", "get", "--no-daemon", node, "tracking.min_hits")
+    ros2_until(["param", "set", "--no-daemon", node, "tracking.reid", "true"],  # refused: read-only
+               lambda o: "read-only" in o.lower() or "failed" in o.lower())
 
 
 def test_readme_variants_own_camera_namespace_params_file(tmp_path):
@@ -223,7 +231,7 @@ def test_readme_variants_own_camera_namespace_params_file(tmp_path):
     with Launch("face_tracker.launch.py", "start_source:=false", "image:=/front_cam/image_raw",
                 "namespace:=front", f"params_file:={params}", extra=[camera]) as launch:
         wait_active("/front/face_tracker", launch)
-        assert "4" in ros2("param", "get", "--no-daemon", "/front/face_tracker", "tracking.min_hits")
+        assert "4" in ros2_ok("param", "get", "--no-daemon", "/front/face_tracker", "tracking.min_hits")
         detections_with_faces("/front/detections")
         ros2_until(["node", "list", "--no-daemon"], lambda o: {"/front/face_tracker", "/video_source"}
                    <= set(o.split()))  # the camera is ours (ros2 run), not the launch file's
