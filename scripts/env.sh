@@ -23,12 +23,17 @@ fi
 _ft_tools="$_ft_root/.ros_tools/install"
 if [ -d "$_ft_tools/lib" ]; then
   _ft_pyver="$(python3 -c 'import sys; print(f"python{sys.version_info[0]}.{sys.version_info[1]}")')"
+  # (each variable checked on its own: sourcing the venv's activate again resets PATH only)
   case ":${PYTHONPATH:-}:" in *":$_ft_tools/lib/$_ft_pyver/site-packages:"*) ;; *)
-    export PYTHONPATH="$_ft_tools/lib/$_ft_pyver/site-packages${PYTHONPATH:+:$PYTHONPATH}"
-    export LD_LIBRARY_PATH="$_ft_tools/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    export AMENT_PREFIX_PATH="$_ft_tools${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
-    export PATH="$_ft_tools/bin:$PATH" ;;
+    export PYTHONPATH="$_ft_tools/lib/$_ft_pyver/site-packages${PYTHONPATH:+:$PYTHONPATH}" ;;
   esac
+  case ":${LD_LIBRARY_PATH:-}:" in *":$_ft_tools/lib:"*) ;; *)
+    export LD_LIBRARY_PATH="$_ft_tools/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
+  esac
+  case ":${AMENT_PREFIX_PATH:-}:" in *":$_ft_tools:"*) ;; *)
+    export AMENT_PREFIX_PATH="$_ft_tools${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}" ;;
+  esac
+  case ":$PATH:" in *":$_ft_tools/bin:"*) ;; *) export PATH="$_ft_tools/bin:$PATH" ;; esac
 fi
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$_ft_root/config/fastdds_shm.xml}"
