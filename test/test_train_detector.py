@@ -237,7 +237,8 @@ def test_longer_training_learns_faces(tmp_path, shared_data):
                       tensorboard=False, verbose=0)
     run_dir = train_detector(cfg)
     m = read_metrics(os.path.join(run_dir, "metrics.csv"))
-    assert max(m["val_ap50"]) > 0.1
+    # faces found at all (the selection metric, val_ap50, also charges every box on a no-face scene)
+    assert max(m["val_ap50_faces"]) > 0.1
 
 
 def test_time_boxed_run_resumes_at_its_next_epoch(tmp_path, shared_data):

@@ -191,7 +191,7 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
             dataset.epoch = epoch
 
     class _ValAP(keras.callbacks.Callback):
-        """Adds ``val_ap50`` (facemask-like sets), ``val_recall40`` and ``val_fp`` to the logs."""
+        """Adds ``val_ap50`` (face sets, scenes pooled), ``val_ap50_faces``, ``val_recall40``, ``val_fp``."""
 
         def on_epoch_end(self, epoch, logs=None):
             raw = predict(self.model, x_val, 16)  # also under a data-parallel distribution
@@ -205,9 +205,9 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
                 # AP of each fully labelled face set with the no-face scenes pooled in: a false face on
                 # a wall costs AP as it costs a robot, so the best checkpoint is not the one that
                 # finds faces everywhere.
-                aps = [average_precision(v + scenes) for k, v in per_set.items()
-                       if k not in NO_FACE_SETS and k not in ONE_FACE_SETS]
-                logs["val_ap50"] = float(np.mean(aps)) if aps else 0.0
+                faces = [v for k, v in per_set.items() if k not in NO_FACE_SETS + ONE_FACE_SETS]
+                logs["val_ap50"] = float(np.mean([average_precision(v + scenes) for v in faces] or [0.0]))
+                logs["val_ap50_faces"] = float(np.mean([average_precision(v) for v in faces] or [0.0]))
                 if "celeba_one_face" in per_set:
                     logs["val_recall40"] = recall_at(per_set["celeba_one_face"], 0.4, thr)
                 if scenes:
