@@ -117,16 +117,18 @@ class Launch:
                 if re.search(r"Traceback|process has died|InvalidParameterType|context is invalid", line)]
 
     def stop(self, timeout: float = 40.0) -> List[int]:
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGINT)
+        """Ctrl-C to ``ros2 launch``, then to the extra processes; their exit statuses (a process
+        still running after ``timeout`` s is killed: -9). The output is kept in ``self.final``."""
         codes = []
         for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGINT)
             try:
                 codes.append(p.wait(timeout=timeout))
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 codes.append(p.wait())
+        self.final = self.output()
         os.unlink(self.log.name)
         return codes
 
@@ -203,8 +205,8 @@ def test_launch_reaches_active_and_publishes(default_launch):
     out = detections_with_faces("/face_tracker/detections")
     assert "frame_id: camera_optical_frame" in out, out
     assert "center" in out and "face" in out
-    ros2_until(["node", "list", "--no-daemon"], lambda o: {"/face_tracker/face_tracker", "/video_source"}
-               <= set(o.split()))
+    ros2_until(["node", "list", "--no-daemon", "--spin-time", "2"],
+               lambda o: {"/face_tracker/face_tracker", "/video_source"} <= set(o.split()))
     assert not default_launch.problems(), default_launch.problems()
 
 
@@ -233,12 +235,12 @@ def test_readme_variants_own_camera_namespace_params_file(tmp_path):
         wait_active("/front/face_tracker", launch)
         assert "4" in ros2_ok("param", "get", "--no-daemon", "/front/face_tracker", "tracking.min_hits")
         detections_with_faces("/front/detections")
-        ros2_until(["node", "list", "--no-daemon"], lambda o: {"/front/face_tracker", "/video_source"}
-                   <= set(o.split()))  # the camera is ours (ros2 run), not the launch file's
+        ros2_until(["node", "list", "--no-daemon", "--spin-time", "2"],  # the camera: ours (ros2 run)
+                   lambda o: {"/front/face_tracker", "/video_source"} <= set(o.split()))
         problems = launch.problems()
         codes = launch.stop()
     assert not problems, problems
-    assert codes == [0, 0], codes
+    assert codes == [0, 0], f"{codes}\n{launch.final[-4000:]}"
     readme = open(os.path.join(ROOT, "README.md")).read()
     for variant in ("start_source:=false image:=", "namespace:=", "params_file:="):
         assert variant in readme, variant
@@ -287,14 +289,15 @@ def test_two_robots_are_isolated():
         for robot, other in (("robot1", "robot2"), ("robot2", "robot1")):
             dets = detections_with_faces(f"/{robot}/face_tracker/detections")
             assert f"frame_id: {robot}/camera_optical_frame" in dets, dets  # its own camera's frames
-            info = ros2_until(["node", "info", "--no-daemon", f"/{robot}/face_tracker/face_tracker"],
+            info = ros2_until(["node", "info", "--no-daemon", "--spin-time", "2",
+                               f"/{robot}/face_tracker/face_tracker"],
                               lambda o: f"/{robot}/camera/image_raw" in o and "detections" in o)
             subs = info.split("Subscribers:")[1].split("Publishers:")[0]
             assert f"/{robot}/camera/image_raw" in subs and f"/{other}/" not in subs, info
             pubs = info.split("Publishers:")[1].split("Service Servers:")[0]
             assert f"/{robot}/face_tracker/detections" in pubs and f"/{other}/" not in pubs, info
             # one camera per robot: the other robot's camera does not publish here
-            ros2_until(["topic", "info", "--no-daemon", f"/{robot}/camera/image_raw"],
+            ros2_until(["topic", "info", "--no-daemon", "--spin-time", "2", f"/{robot}/camera/image_raw"],
                        lambda o: "Publisher count: 1" in o)
         problems = launch.problems()
         codes = launch.stop()

@@ -4,7 +4,8 @@ Checked offline against the rosdistro snapshot in ``../shared/ros2/rosdistro`` (
 ``python.yaml`` rosdep rules, ``<distro>-distribution.yaml`` release files): a ROS package key must
 be released in the distribution, a system key must have a rule for each Ubuntu release the
 distribution targets. Then the real ``rosdep install --from-paths src --ignore-src -y`` (the README's
-command, with ``--simulate``) runs in a workspace holding this checkout, against the same snapshot through a private sources list and index.
+command, with ``--simulate``) runs in a workspace holding this checkout, against the same snapshot
+through a private sources list and index.
 """
 
 from __future__ import annotations
