@@ -7,8 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from face_tracker_core.train.detector_data import (AugmentConfig, assign_targets, background_window, build_batch,
-                                                   grid_points, load_detection_set, sampling_weights)
+from face_tracker_core.train.detector_augment import AugmentConfig, background_window
+from face_tracker_core.train.detector_data import (assign_targets, build_batch, grid_points, load_detection_set,
+                                                   sampling_weights)
 
 
 def test_tiny_face_gets_a_stride8_positive_and_big_face_a_coarse_one():
@@ -89,7 +90,7 @@ def test_occluding_heads_keep_whole_face_labels(shared_data):
     head is labelled; off = the batches are exactly those of before."""
     import cv2
 
-    from face_tracker_core.train.detector_data import letterbox_example, paste_occluding_head
+    from face_tracker_core.train.detector_augment import letterbox_example, paste_occluding_head
 
     samples = [s for s in load_detection_set(shared_data("detection", "celeba_one_face")) if s.split == "train"][:12]
     kept = pasted = 0

@@ -28,8 +28,8 @@ import numpy as np
 
 from ..errors import DataError
 from . import distributed
-from .detector_data import (AugmentConfig, BatchStream, DetSample, assign_targets, grid_points, letterbox_example,
-                            load_detection_set, load_packed)
+from .detector_augment import AugmentConfig, letterbox_example
+from .detector_data import BatchStream, DetSample, assign_targets, grid_points, load_detection_set, load_packed
 from .run_dir import load_config_file, make_run_dir, plot_losses, prediction_grid, read_metrics, write_config
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class TrainConfig:
         packed_index: alternatively an ``index.json`` from :func:`pack_samples` (GPU machine).
         set_weights: draw rate of each set.
         model: :class:`~face_tracker_core.models.face_detector.DetectorConfig` fields.
-        augment: :class:`~face_tracker_core.train.detector_data.AugmentConfig` fields.
+        augment: :class:`~face_tracker_core.train.detector_augment.AugmentConfig` fields.
         batch_size / steps_per_epoch / epochs: schedule; the LR follows a warm-up + cosine decay
             over ``epochs * steps_per_epoch`` steps.
         lr / weight_decay / clipnorm: AdamW settings.
