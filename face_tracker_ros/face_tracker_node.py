@@ -343,9 +343,11 @@ class FaceTrackerNode(LatestFrameNode):
         return response
 
     # ---------------------------------------------------------------- model
-    def _score_floor(self) -> float:
-        """Lowest detector score kept: with tracking, low-score boxes still extend tracks."""
-        return min(self.p_low, self.p_score) if self.p_tracking else self.p_score
+    def _score_floor(self, score: Optional[float] = None) -> float:
+        """Lowest detector score kept for operating threshold ``score`` (default: the one in force):
+        with tracking, low-score boxes still extend tracks."""
+        score = self.p_score if score is None else score
+        return min(self.p_low, score) if self.p_tracking else score
 
     def _load_detector(self, backend: str, model_path: str):
         return load_detector(backend, model_path, self._score_floor())  # the rule shared with multi_camera_node
@@ -422,8 +424,7 @@ class FaceTrackerNode(LatestFrameNode):
         ``detector.score_threshold`` at -1 the new model brings its own calibrated threshold."""
         try:
             score = effective_threshold(backend, model, self.p_score_param)
-            floor = min(self.p_low, score) if self.p_tracking else score
-            det = load_detector(backend, model, floor)
+            det = load_detector(backend, model, self._score_floor(score))
         except Exception as exc:  # noqa: BLE001 - any failure to load refuses the new model
             msg = f"model reload refused, keeping {self._describe_detector()}: {exc}"
             self.get_logger().error(msg)
