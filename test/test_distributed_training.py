@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from face_tracker_core.errors import DataError
-from face_tracker_core.train.distributed import DistConfig, Topology, shard_seed
+from face_tracker_core.engine.distributed import DistConfig, Topology, shard_seed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "{input_size: 32, stem: 8, widths: [8, 16, 16, 16], depths: [0, 0, 0, 0], neck: 8}"
@@ -197,7 +197,7 @@ def test_shard_seeds_keep_one_shard_and_differ_between_shards():
 
 
 def test_wrong_backend_is_refused_before_training(tmp_path):
-    code = ("import keras; from face_tracker_core.train.distributed import DistConfig, prepare_process\n"
+    code = ("import keras; from face_tracker_core.engine.distributed import DistConfig, prepare_process\n"
             "prepare_process(DistConfig(devices=2))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(tmp_path, KERAS_BACKEND="tensorflow"),
                          capture_output=True, text=True, timeout=120)

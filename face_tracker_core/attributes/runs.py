@@ -35,11 +35,11 @@ def write_rows_csv(path: str, rows: Sequence[Dict]) -> None:
 
 def keras_callbacks(run_dir: str, csv_name: str = "metrics.csv", append: bool = False) -> List:
     """CSV logger (``metrics.csv``) and TensorBoard scalars (``tb/{train,validation}``) callbacks for
-    ``model.fit`` (the scalars through :func:`face_tracker_core.tbwriter.epoch_logger`, which needs
+    ``model.fit`` (the scalars through :func:`face_tracker_core.engine.tensorboard.epoch_logger`, which needs
     neither TensorFlow nor the ``tensorboard`` package)."""
     import keras
 
-    from ..tbwriter import epoch_logger
+    from ..engine.tensorboard import epoch_logger
 
     return [keras.callbacks.CSVLogger(os.path.join(run_dir, csv_name), append=append),
             epoch_logger(os.path.join(run_dir, "tb"))]

@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override any config value, e.g. batch_size=16 model.neck=48")
-    from ..train.distributed import add_cli_arguments
+    from ..engine.distributed import add_cli_arguments
 
     add_cli_arguments(p)
 
@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from ..train.distributed import from_args, prepare_process
+    from ..engine.distributed import from_args, prepare_process
 
     dist = from_args(args)
     prepare_process(dist)  # the backend is chosen before anything imports Keras

@@ -68,13 +68,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only write model.keras + card of a stopped run from its best.weights.h5")
     p.add_argument("--ship", action="store_true",
                    help="copy the result to face_tracker_core/assets/embedder_<model>.keras (+ .json)")
-    from ..train.distributed import add_cli_arguments
+    from ..engine.distributed import add_cli_arguments
 
     add_cli_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train import distributed
+    from ..engine import distributed
 
     dist = distributed.from_args(args)
     distributed.prepare_process(dist)  # the backend is chosen before anything imports Keras

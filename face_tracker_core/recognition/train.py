@@ -239,7 +239,7 @@ def _make_batches(images: np.ndarray, labels: np.ndarray, size: int, p: int, k: 
 
 def embed_crops(net, crops: np.ndarray, flip: bool = True, batch: int = 256) -> np.ndarray:
     """L2-normalised embeddings of input-size crops (optionally averaged with the mirror image)."""
-    from ..train.distributed_keras import predict_on_batch  # also under a data-parallel distribution
+    from ..engine.distributed_keras import predict_on_batch  # also under a data-parallel distribution
     from .embedders import l2_normalize
 
     def fwd(x):
@@ -516,11 +516,11 @@ def train_embedder(crops_path: str, run_dir: str, dist=None, **overrides) -> Dic
     Args:
         crops_path: ``.npz`` from :func:`build_crops` (``train`` and ``val`` people).
         run_dir: output folder (created).
-        dist: :class:`~face_tracker_core.train.distributed.DistConfig` for data-parallel training
+        dist: :class:`~face_tracker_core.engine.distributed.DistConfig` for data-parallel training
             (P people per global batch split over the data shards; host 0 writes ``run_dir``).
         **overrides: any key of :data:`DEFAULTS`.
     """
-    from ..train import distributed
+    from ..engine import distributed
 
     topo = distributed.start(dist)  # before Keras is imported: it selects the JAX backend
     import keras

@@ -117,7 +117,7 @@ def _make_callbacks(run_dir: str, cfg: TrainConfig, data: PairDataset, train_ske
     import keras
 
     from .evaluate import image_grid, image_metrics
-    from ..tbwriter import EventWriter
+    from ..engine.tensorboard import EventWriter
 
     test = data.subset("test")
     t_idx = np.linspace(0, len(test) - 1, min(cfg.eval_frames, len(test))).round().astype(int) if len(test) else []

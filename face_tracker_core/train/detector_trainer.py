@@ -69,7 +69,7 @@ class TrainConfig:
         max_images: use at most this many train (and val) images (tiny CI runs); None = all.
         init_weights: optional ``.keras`` file to start from (fine-tuning).
         tensorboard: write TensorBoard logs (Keras' callback where ``tensorboard`` is installed,
-            else our dependency-free writer: :mod:`face_tracker_core.tbwriter`).
+            else our dependency-free writer: :mod:`face_tracker_core.engine.tensorboard`).
         jit_compile: Keras' XLA switch (``"auto"``, True, False); False starts faster on CPU.
         run_eagerly: no graph tracing at all (only sensible for a handful of steps, e.g. CI).
         verbose: Keras progress (1 = bars, 2 = one line per epoch).
@@ -255,7 +255,7 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
            _Backup(backup_dir),
            time_limit]
     if cfg.tensorboard:
-        from ..tbwriter import tensorboard_callback
+        from ..engine.tensorboard import tensorboard_callback
 
         cbs.append(tensorboard_callback(os.path.join(run_dir, "tensorboard")))
     return cbs

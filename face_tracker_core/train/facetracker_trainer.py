@@ -146,7 +146,7 @@ def train_facetracker(cfg: FaceTrackerConfig) -> str:
            keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
            keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics.csv"), append=True),
            keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"))]
-    from ..tbwriter import tensorboard_callback
+    from ..engine.tensorboard import tensorboard_callback
 
     cbs.append(tensorboard_callback(os.path.join(run_dir, "tensorboard")))
     model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps if cfg.max_steps else None,

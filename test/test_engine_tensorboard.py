@@ -12,7 +12,7 @@ import struct
 
 import numpy as np
 
-from face_tracker_core import tbwriter
+from face_tracker_core.engine import tensorboard as tbwriter
 
 
 def read_records(path):

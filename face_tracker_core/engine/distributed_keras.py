@@ -1,4 +1,4 @@
-"""Keras-side pieces of data-parallel training (see :mod:`face_tracker_core.train.distributed`).
+"""Keras-side pieces of data-parallel training (see :mod:`face_tracker_core.engine.distributed`).
 
 * :func:`predict` / :func:`predict_on_batch`: validation predictions that also work while a
   distribution is installed;
@@ -35,7 +35,7 @@ def host_sync_callback():
 
     Each host's callbacks see their own clock, so a time budget could stop one host an epoch
     before the others, which would then wait forever in the next all-reduce. (Schedules computed
-    from the clock take host 0's: :meth:`~face_tracker_core.train.distributed.Topology.elapsed_fn`.)
+    from the clock take host 0's: :meth:`~face_tracker_core.engine.distributed.Topology.elapsed_fn`.)
     """
     import keras
 

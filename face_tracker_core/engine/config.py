@@ -1,0 +1,138 @@
+"""Typed training configs: one base for every model family's config dataclass.
+
+A family declares its settings as a ``@dataclasses.dataclass`` subclass of :class:`TrainingConfig`
+and gets, with the same behaviour everywhere:
+
+* ``get_config()`` -> plain dict (tuples as lists: what YAML/JSON hold) and ``from_config(d)``
+  (unknown keys are an error naming the known ones; list values of tuple fields become tuples);
+* ``from_file(path, overrides)``: a YAML/JSON file plus ``key=value`` overrides (``model.neck=48``
+  nests, values parsed as YAML), the way ``face-tracker train <family> --config F --set K=V`` reads it;
+* ``to_yaml(path)``.
+
+Every config has ``name`` and ``runs_root``; the run folder is ``<runs_root>/<task>/<name>/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from typing import Any, Dict, Optional, Sequence, Type, TypeVar
+
+from ..errors import DataError
+
+__all__ = ["TrainingConfig", "load_config_file", "apply_overrides"]
+
+C = TypeVar("C", bound="TrainingConfig")
+
+
+def load_config_file(path: str) -> Dict[str, Any]:
+    """Read a YAML or JSON config file.
+
+    Raises:
+        DataError: unreadable or not a mapping (the file is named).
+    """
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            text = fh.read()
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+
+            cfg = yaml.safe_load(text)
+        else:
+            cfg = json.loads(text)
+    except Exception as exc:  # yaml / json / OS errors alike: one clear line
+        raise DataError(f"{path}: cannot read config ({exc})") from exc
+    if not isinstance(cfg, dict):
+        raise DataError(f"{path}: config must be a mapping, got {type(cfg).__name__}")
+    return cfg
+
+
+def apply_overrides(d: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+    """``key=value`` overrides into ``d`` (in place, returned); values are parsed as YAML and dotted
+    keys nest (``model.neck=48`` sets ``d["model"]["neck"]``).
+
+    Raises:
+        DataError: an item without ``=``.
+    """
+    import yaml
+
+    for item in overrides:
+        if "=" not in item:
+            raise DataError(f"override '{item}' is not KEY=VALUE")
+        key, value = item.split("=", 1)
+        target = d
+        parts = key.split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = yaml.safe_load(value)
+    return d
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively: the form YAML and JSON hold."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _is_tuple_type(tp: Any) -> bool:
+    """Whether a field annotation is a tuple (also inside ``Optional``)."""
+    if tp is tuple or typing.get_origin(tp) is tuple:
+        return True
+    return any(_is_tuple_type(a) for a in typing.get_args(tp) if typing.get_origin(tp) is typing.Union)
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Base of every family's training config.
+
+    Attributes:
+        name: run name: the folder ``<runs_root>/<task>/<name>/``.
+        runs_root: parent of the task folders.
+    """
+
+    name: str = "run"
+    runs_root: str = "runs"
+
+    def get_config(self) -> Dict[str, Any]:
+        """Every field as plain Python values (what ``config.yaml`` of a run holds)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_config(cls: Type[C], d: Optional[Dict[str, Any]] = None) -> C:
+        """Build from a mapping; missing keys keep their defaults.
+
+        Raises:
+            DataError: a key that is not a field of this config.
+        """
+        d = dict(d or {})
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(fields)
+        if unknown:
+            raise DataError(f"unknown {cls.__name__} keys: {sorted(unknown)} (known: {sorted(fields)})")
+        hints = typing.get_type_hints(cls)
+        for key, value in d.items():
+            if isinstance(value, list) and _is_tuple_type(hints.get(key)):
+                d[key] = tuple(value)
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls: Type[C], path: Optional[str] = None, overrides: Sequence[str] = ()) -> C:
+        """A YAML/JSON file (or nothing: the defaults) plus ``key=value`` overrides."""
+        d: Dict[str, Any] = load_config_file(path) if path else {}
+        return cls.from_config(apply_overrides(d, overrides))
+
+    def replace(self: C, **changes: Any) -> C:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_yaml(self, path: str) -> str:
+        """Write :meth:`get_config` as YAML; returns ``path``."""
+        import yaml
+
+        with open(path, "w", encoding="utf-8") as fh:
+            yaml.safe_dump(self.get_config(), fh, sort_keys=True)
+        return path
