@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DataError
-from . import distributed
+from ..engine import distributed
 from .detector_augment import AugmentConfig, letterbox_example
 from .detector_data import BatchStream, DetSample, assign_targets, grid_points, load_detection_set, load_packed
 from .run_dir import load_config_file, make_run_dir, plot_losses, prediction_grid, read_metrics, write_config
@@ -181,7 +181,7 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
     import keras
 
     from ..eval.detection_metrics import average_precision, false_faces_per_image, postprocess, recall_at
-    from .distributed_keras import predict
+    from ..engine.distributed_keras import predict
 
     x_val, _, gts = val
 
