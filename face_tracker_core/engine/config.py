@@ -21,9 +21,10 @@ from typing import Any, Dict, Optional, Sequence, Type, TypeVar
 
 from ..errors import DataError
 
-__all__ = ["TrainingConfig", "load_config_file", "apply_overrides"]
+__all__ = ["DataclassConfig", "TrainingConfig", "load_config_file", "apply_overrides"]
 
 C = TypeVar("C", bound="TrainingConfig")
+D = TypeVar("D", bound="DataclassConfig")
 
 
 def load_config_file(path: str) -> Dict[str, Any]:
@@ -85,24 +86,16 @@ def _is_tuple_type(tp: Any) -> bool:
     return any(_is_tuple_type(a) for a in typing.get_args(tp) if typing.get_origin(tp) is typing.Union)
 
 
-@dataclasses.dataclass
-class TrainingConfig:
-    """Base of every family's training config.
-
-    Attributes:
-        name: run name: the folder ``<runs_root>/<task>/<name>/``.
-        runs_root: parent of the task folders.
-    """
-
-    name: str = "run"
-    runs_root: str = "runs"
+class DataclassConfig:
+    """``get_config`` / ``from_config`` / ``replace`` of a ``@dataclass`` config: the base of
+    :class:`TrainingConfig`, and of the models' architecture configs (which have no run folder)."""
 
     def get_config(self) -> Dict[str, Any]:
         """Every field as plain Python values (what ``config.yaml`` of a run holds)."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_config(cls: Type[C], d: Optional[Dict[str, Any]] = None) -> C:
+    def from_config(cls: Type[D], d: Optional[Dict[str, Any]] = None) -> D:
         """Build from a mapping; missing keys keep their defaults.
 
         Raises:
@@ -119,15 +112,28 @@ class TrainingConfig:
                 d[key] = tuple(value)
         return cls(**d)
 
+    def replace(self: D, **changes: Any) -> D:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass
+class TrainingConfig(DataclassConfig):
+    """Base of every family's training config.
+
+    Attributes:
+        name: run name: the folder ``<runs_root>/<task>/<name>/``.
+        runs_root: parent of the task folders.
+    """
+
+    name: str = "run"
+    runs_root: str = "runs"
+
     @classmethod
     def from_file(cls: Type[C], path: Optional[str] = None, overrides: Sequence[str] = ()) -> C:
         """A YAML/JSON file (or nothing: the defaults) plus ``key=value`` overrides."""
         d: Dict[str, Any] = load_config_file(path) if path else {}
         return cls.from_config(apply_overrides(d, overrides))
-
-    def replace(self: C, **changes: Any) -> C:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
 
     def to_yaml(self, path: str) -> str:
         """Write :meth:`get_config` as YAML; returns ``path``."""
