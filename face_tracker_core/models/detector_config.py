@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Dict, Tuple
+from typing import Tuple
+
+from ..engine.config import DataclassConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class DetectorConfig:
+class DetectorConfig(DataclassConfig):
     """Hyper-parameters of :func:`build_face_detector` and of its post-processing.
 
     Attributes:
@@ -39,17 +41,6 @@ class DetectorConfig:
     score_threshold: float = 0.4
     nms_iou: float = 0.45
     max_detections: int = 200
-
-    def get_config(self) -> Dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_config(cls, cfg: Dict[str, Any]) -> "DetectorConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(cfg) - fields
-        if unknown:
-            raise ValueError(f"unknown detector config keys: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
 
     def to_json(self) -> str:
         return json.dumps(self.get_config(), indent=2, sort_keys=True)

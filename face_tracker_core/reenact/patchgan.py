@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Dict
 
 import keras
 
+from ..engine.config import DataclassConfig
+
 
 @dataclasses.dataclass(frozen=True)
-class PatchGANConfig:
+class PatchGANConfig(DataclassConfig):
     """Hyper-parameters of :func:`build_patchgan`.
 
     Attributes:
@@ -40,17 +41,6 @@ class PatchGANConfig:
         for stride in [1, 1] + [2] * self.stride2_layers:
             rf = rf * stride + (4 - stride)
         return rf
-
-    def get_config(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_config(cls, cfg: Dict[str, Any]) -> "PatchGANConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(cfg) - fields
-        if unknown:
-            raise ValueError(f"unknown PatchGAN config keys: {sorted(unknown)}")
-        return cls(**cfg)
 
     def to_json(self) -> str:
         return json.dumps(self.get_config(), sort_keys=True)

@@ -16,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Dict
 
 import keras
 
+from ..engine.config import DataclassConfig
+
 
 @dataclasses.dataclass(frozen=True)
-class UNetConfig:
+class UNetConfig(DataclassConfig):
     """Hyper-parameters of :func:`build_unet_generator`.
 
     Attributes:
@@ -52,17 +53,6 @@ class UNetConfig:
     def widths(self) -> list:
         """Channels of each encoder level, outermost first."""
         return [min(self.base_filters * 2 ** i, self.max_filters) for i in range(self.levels())]
-
-    def get_config(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_config(cls, cfg: Dict[str, Any]) -> "UNetConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(cfg) - fields
-        if unknown:
-            raise ValueError(f"unknown U-Net config keys: {sorted(unknown)}")
-        return cls(**cfg)
 
     def to_json(self) -> str:
         return json.dumps(self.get_config(), sort_keys=True)
