@@ -1,7 +1,9 @@
 """Per-frame face pipeline: detect -> track -> (identify, attributes) -> draw.
 
 One object shared by the tracker node, the demo and offline tools, so that every entry point
-behaves the same. Framework-free: frames are BGR arrays, stamps are seconds.
+behaves the same; :func:`face_tracker_core.pipeline_build.build_pipeline` assembles it from a
+:class:`~face_tracker_core.pipeline_config.PipelineConfig`. Framework-free: frames are BGR
+arrays, stamps are seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from .draw import draw
 from .infer.base import FaceDetector, make_detector
+from .pipeline_config import DetectorConfig, PipelineConfig, TrackingConfig
 from .types import Detection, Track
 
 log = logging.getLogger(__name__)
@@ -63,12 +66,70 @@ class FacePipeline:
         # (recognition: TrackIdentifier.update; attributes: PerTrackCache.annotate).
         self.stages: Dict[str, Callable[[np.ndarray, List[Track], float], List[Track]]] = {}
         self.observers: List[Callable[[np.ndarray, List[Track], float], None]] = []
+        # Set by face_tracker_core.pipeline_build.build_pipeline: the config, the threshold in
+        # force, the recognition / enrolment / attribute parts and what a new tracker gets.
+        self.config = PipelineConfig()
+        self.score = float(min_score)
+        self.recognition = None
+        self.enrolment = None
+        self.attributes: Optional["PerTrackCache"] = None
+        self.on_new_tracker: Optional[Callable[[Any], None]] = None
+        self._parked_tracker = None  # the tracker while tracking is off (its ids are never reused)
 
-    def swap_detector(self, detector: FaceDetector) -> FaceDetector:
-        """Replace the detector atomically between frames; returns the old one."""
+    def swap_detector(self, detector: FaceDetector, detector_config: Optional[DetectorConfig] = None) -> FaceDetector:
+        """Replace the detector atomically between frames; returns the old one.
+
+        ``detector_config``: the ``detector`` section it was loaded from (kept in :attr:`config`).
+        """
         with self._lock:
             old, self.detector = self.detector, detector
+        if detector_config is not None:
+            self.config = replace(self.config, detector=detector_config)
         return old
+
+    def set_threshold(self, score: float) -> None:
+        """Make ``score`` the operating threshold (detection floor, tracker score tiers)."""
+        self.score = float(score)
+        tracking = self.config.tracking
+        self.min_score = tracking.score_floor(self.score)
+        if self.tracker is not None:
+            self.tracker.configure(high_score=self.score, low_score=min(tracking.low_score, self.score))
+
+    def reconfigure_tracking(self, tracking: TrackingConfig) -> None:
+        """Follow ``tracking.enabled/min_hits/max_age_s`` (call between frames, on the frame thread).
+
+        ``min_hits``/``max_age_s`` keep the current tracks; disabling parks the tracker, enabling
+        restores it emptied, so a track id is never given to a second face.
+        """
+        self.config = replace(self.config, tracking=tracking)
+        self.min_score = tracking.score_floor(self.score)
+        if not tracking.enabled:
+            if self.tracker is not None:
+                self._parked_tracker, self.tracker = self.tracker, None
+            return
+        if self.tracker is None:
+            if self._parked_tracker is not None:
+                self._parked_tracker.reset()
+                self.tracker, self._parked_tracker = self._parked_tracker, None
+            else:
+                from .infer.tracker import Tracker
+
+                self.tracker = Tracker(**tracking.tracker_kwargs(self.score))
+                if self.on_new_tracker is not None:
+                    self.on_new_tracker(self.tracker)
+        self.tracker.configure(min_hits=int(tracking.min_hits), max_age_s=float(tracking.max_age_s))
+
+    def health(self) -> Tuple[Dict[str, str], Optional[str]]:
+        """``(key/values, problem)`` of the parts that run beside the frames (the embedder process):
+        values to report and, when one is down, a short text saying so (else ``None``)."""
+        if self.recognition is None:
+            return {}, None
+        return self.recognition.health()
+
+    def close(self) -> None:
+        """Stop what runs beside the frames (the embedder process)."""
+        if self.recognition is not None:
+            self.recognition.close()
 
     def process(self, bgr: np.ndarray, stamp: Optional[float] = None, annotate: bool = True) -> FrameResult:
         """Run the pipeline on one frame.

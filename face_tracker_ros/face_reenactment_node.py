@@ -121,9 +121,7 @@ class FaceReenactmentNode(LatestFrameNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_worker()
-        for pub in (self._out_pub, self._sbs_pub):
-            if pub is not None:
-                self.destroy_publisher(pub)
+        self._destroy_publishers(self._out_pub, self._sbs_pub)
         self._out_pub = self._sbs_pub = None
         self.reenactor = None
         return TransitionCallbackReturn.SUCCESS

@@ -25,6 +25,32 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sensor_msgs.msg import Image
 
 
+class FrameSlot:
+    """The newest frame of one input that the worker has not taken yet (guard it with the node's lock).
+
+    Attributes:
+        msg: that frame (``None``: nothing waiting).
+        rx: its receive time, monotonic seconds.
+    """
+
+    def __init__(self) -> None:
+        self.msg: Optional[Image] = None
+        self.rx = 0.0
+
+    def put(self, msg: Image, now: float, stats: collections.Counter) -> None:
+        """Keep ``msg``, received at ``now``; counts it in ``stats["received"]`` and the frame it
+        replaces, never processed, in ``stats["dropped"]``."""
+        if self.msg is not None:
+            stats["dropped"] += 1  # replaced before the worker took it: stale
+        self.msg, self.rx = msg, now
+        stats["received"] += 1
+
+    def take(self):
+        """``(msg, rx)`` of the waiting frame, which leaves the slot."""
+        msg, self.msg = self.msg, None
+        return msg, self.rx
+
+
 class LatestFrameNode(LifecycleNode):
     """Base class: subclasses implement :meth:`_process_frame` and create ``self._sub`` (an
     ``Image`` subscription calling :meth:`_on_image`) in ``on_activate`` before calling
@@ -40,8 +66,7 @@ class LatestFrameNode(LifecycleNode):
     def __init__(self, node_name: str, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self._lifecycle_services_reentrant()
-        self._latest: Optional[Image] = None
-        self._latest_rx = 0.0
+        self._frame = FrameSlot()
         self._cv = threading.Condition()
         self._worker: Optional[threading.Thread] = None
         self._running = False
@@ -107,6 +132,12 @@ class LatestFrameNode(LifecycleNode):
         self._stop_worker()
         return super().destroy_node()
 
+    def _destroy_publishers(self, *pubs) -> None:
+        """Destroy every publisher of ``pubs`` that exists (``None`` entries are skipped)."""
+        for pub in pubs:
+            if pub is not None:
+                self.destroy_publisher(pub)
+
     def _diagnostic_array(self, st: DiagnosticStatus, values: dict, stats: dict, counters) -> DiagnosticArray:
         """``st`` with ``values`` plus the ``counters`` of ``stats`` as key/values, stamped now."""
         values = dict(values, **{k: str(stats.get(k, 0)) for k in counters})
@@ -120,10 +151,7 @@ class LatestFrameNode(LifecycleNode):
     def _on_image(self, msg: Image) -> None:
         now = time.monotonic()
         with self._cv:
-            if self._latest is not None:
-                self.stats["dropped"] += 1  # replaced before the worker took it: stale
-            self._latest, self._latest_rx = msg, now
-            self.stats["received"] += 1
+            self._frame.put(msg, now, self.stats)
             self._on_received(now)
             self._cv.notify()
 
@@ -133,12 +161,11 @@ class LatestFrameNode(LifecycleNode):
     def _work(self) -> None:
         while True:
             with self._cv:
-                while self._running and self._latest is None:
+                while self._running and self._frame.msg is None:
                     self._cv.wait(timeout=0.5)
                 if not self._running:
                     return
-                msg, rx = self._latest, self._latest_rx
-                self._latest = None
+                msg, rx = self._frame.take()
             try:
                 self._process_frame(msg, rx)
             except Exception as exc:  # noqa: BLE001 - a node never dies on one bad frame

@@ -31,11 +31,12 @@ from vision_msgs.msg import Detection2DArray
 
 from face_tracker_core.errors import ImageDecodeError
 from face_tracker_core.pipeline import FacePipeline
+from face_tracker_core.pipeline_build import build_pipeline, load_configured_detector
 
 from .conversions import bgr_to_image, image_to_bgr, to_detection_array
-from .latest_frame import LatestFrameNode
+from .latest_frame import FrameSlot, LatestFrameNode
 from .params import declare, describe_qos, image_qos
-from .pipeline_setup import build_pipeline, declare_pipeline_params, load_detector
+from .pipeline_setup import declare_pipeline_params
 from .spin import run_node
 
 
@@ -48,8 +49,7 @@ class _Camera:
     det_pub: object = None
     img_pub: object = None
     sub: object = None
-    latest: Optional[Image] = None
-    rx: float = 0.0
+    frame: FrameSlot = dataclasses.field(default_factory=FrameSlot)
     busy: bool = False
     stats: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     latencies: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=200))
@@ -127,15 +127,17 @@ class MultiCameraNode(LatestFrameNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             names = check_cameras(list(self.p_cameras))
-            p = self.params = self.params.resolved()  # -1 = the model's calibrated threshold
-            self.detector = _SerialDetector(load_detector(p.backend, p.model_path, p.score_floor))  # one model
+            detector, score = load_configured_detector(self.params)
+            # -1 = the model's calibrated threshold: the one in force from now on
+            self.params = self.params.replace({"detector.score_threshold": score})
+            self.detector = _SerialDetector(detector)  # one model
         except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
             self._error = str(exc)
             self.get_logger().error(f"cannot configure: {exc}")
             return TransitionCallbackReturn.FAILURE
         self._error = ""
         for name in names:
-            cam = _Camera(name, build_pipeline(self.params, self.detector))
+            cam = _Camera(name, build_pipeline(self.params, detector=self.detector))
             cam.det_pub = self.create_lifecycle_publisher(Detection2DArray, f"{name}/detections", 10)
             cam.img_pub = self.create_lifecycle_publisher(Image, f"{name}/image_annotated", image_qos(False, 1))
             self.cameras[name] = cam
@@ -159,15 +161,14 @@ class MultiCameraNode(LatestFrameNode):
         for cam in self.cameras.values():
             if cam.sub is not None:
                 self.destroy_subscription(cam.sub)
-            cam.sub, cam.latest = None, None
+            cam.sub = None
+            cam.frame.take()  # a frame left waiting is never processed
         return out
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_worker()
         for cam in self.cameras.values():
-            for pub in (cam.det_pub, cam.img_pub):
-                if pub is not None:
-                    self.destroy_publisher(pub)
+            self._destroy_publishers(cam.det_pub, cam.img_pub)
         self.cameras, self._order, self.detector = {}, [], None
         return TransitionCallbackReturn.SUCCESS
 
@@ -198,10 +199,7 @@ class MultiCameraNode(LatestFrameNode):
     def _on_camera_image(self, cam: _Camera, msg: Image) -> None:
         now = time.monotonic()
         with self._cv:
-            if cam.latest is not None:
-                cam.stats["dropped"] += 1  # replaced before the worker took it: stale
-            cam.latest, cam.rx = msg, now
-            cam.stats["received"] += 1
+            cam.frame.put(msg, now, cam.stats)
             cam.rx_times.append(now)
             self.stats["received"] += 1
             self._cv.notify()
@@ -211,7 +209,7 @@ class MultiCameraNode(LatestFrameNode):
         n = len(self._order)
         for k in range(n):
             cam = self.cameras.get(self._order[(self._next + k) % n])
-            if cam is not None and cam.latest is not None and not cam.busy:
+            if cam is not None and cam.frame.msg is not None and not cam.busy:
                 self._next = (self._next + k + 1) % n
                 cam.busy = True
                 return cam
@@ -226,7 +224,7 @@ class MultiCameraNode(LatestFrameNode):
                     cam = self._take() if self._running else None
                 if cam is None:
                     return
-                msg, rx, cam.latest = cam.latest, cam.rx, None
+                msg, rx = cam.frame.take()
             try:
                 self._process(cam, msg, rx)
             except Exception as exc:  # noqa: BLE001 - a node never dies on one bad frame

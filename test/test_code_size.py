@@ -22,9 +22,6 @@ ALLOWED = {
     "face_tracker_core/recognition/train.py::train_embedder": "run loop in one function (87 lines)",
     # detector training (train/): samples vs input pipeline; trainer callbacks
     "face_tracker_core/train/detector_trainer.py::_callbacks": "callbacks built in one function (82 lines)",
-    # the tracker node assembles the recognition stack itself (issue: build_pipeline(cfg))
-    "face_tracker_ros/face_tracker_node.py": "move stack assembly into a core pipeline (546 lines)",
-    "face_tracker_ros/face_tracker_node.py::__init__": "parameter declarations in one function (116 lines)",
     "face_tracker_ros/demo.py::main": "demo start-up and loop in one function (84 lines)",
 }
 
