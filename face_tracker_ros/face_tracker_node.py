@@ -33,6 +33,7 @@ from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 
 from face_tracker_core.errors import ImageDecodeError
+from face_tracker_core.hri_faces import face_id
 from face_tracker_core.pipeline import FacePipeline
 from face_tracker_core.pipeline_build import build_pipeline, load_configured_detector
 from face_tracker_core.pipeline_config import PipelineConfig
@@ -272,8 +273,12 @@ class FaceTrackerNode(LatestFrameNode):
 
     def _publish(self, result, bgr, header, pipeline: FacePipeline) -> None:
         """Every output of one frame's ``result`` (``bgr``: the decoded input image)."""
+        # ids of every track the tracker holds (reported or not), in the ids the outputs use
+        live_ids = {t.track_id for t in pipeline.tracker.tracks} if pipeline.tracker is not None else None
         if self._hri is not None:  # REP-155 faces; every output then uses their ids
             result.items = self._hri.publish(bgr, result.items, header)
+            if live_ids is not None:
+                live_ids = {face_id(i, self._hri.prefix) for i in live_ids}
         if self._det_pub is not None:
             self._det_pub.publish(to_detection_array(result.items, header))
         if self._attr_pub is not None:
@@ -281,7 +286,7 @@ class FaceTrackerNode(LatestFrameNode):
         if self.p["publish_annotated"] and self._img_pub is not None and result.annotated is not None:
             self._img_pub.publish(bgr_to_image(result.annotated, header))
         self._ann_compressed.publish(result.annotated, header)
-        self._faces3d.publish(result.items, header, bgr.shape, pipeline.tracker)
+        self._faces3d.publish(result.items, header, bgr.shape, live_ids)
 
     # ---------------------------------------------------------------- health
     def _on_incompatible_qos(self, event) -> None:

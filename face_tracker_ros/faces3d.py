@@ -193,10 +193,11 @@ class Faces3D:
             return None
 
     # ---------------------------------------------------------------- output (frame worker)
-    def publish(self, items, header, image_shape, tracker=None) -> None:
+    def publish(self, items, header, image_shape, live_ids=None) -> None:
         """Locate ``items`` (boxes on the image of ``header``, ``image_shape`` = (H, W, ...)) and publish.
 
-        ``tracker``: the pipeline's tracker; a track it no longer holds loses its TF frame's state.
+        ``live_ids``: ids (as in ``items``) of every track the tracker still holds, reported or not;
+        a track not among them loses its TF frame's state (``None``: only the reported ones are kept).
         """
         if self._pub is None:
             return
@@ -212,9 +213,9 @@ class Faces3D:
         for f in faces:
             self.stats[f"from_{f.source}"] += 1
         self._pub.publish(to_detection3d_array(faces, header))
-        self._publish_tf(faces, header, stamp * 1e-9, tracker)
+        self._publish_tf(faces, header, stamp * 1e-9, live_ids)
 
-    def _publish_tf(self, faces, header, stamp_s: float, tracker) -> None:
+    def _publish_tf(self, faces, header, stamp_s: float, live_ids) -> None:
         if self._send_tf is None:
             return
         if not header.frame_id:
@@ -223,8 +224,7 @@ class Faces3D:
         tracked = [f for f in faces if f.track_id]
         transforms = [face_transform(f.track_id, self._smoother.update(f.track_id, f.position, stamp_s),
                                      header, self.tf_prefix) for f in tracked]
-        live = {t.track_id for t in tracker.tracks} if tracker is not None else {f.track_id for f in tracked}
-        self._smoother.retain(live | {f.track_id for f in tracked})
+        self._smoother.retain(set(live_ids or ()) | {f.track_id for f in tracked})
         self.tf_frames = [t.child_frame_id for t in transforms]
         if transforms:
             self._send_tf(transforms)

@@ -173,3 +173,36 @@ def test_enabled_without_hri_msgs_fails_configure_with_one_clear_error(monkeypat
         assert node.pipeline is None and node._hri is None
         diag = node.diagnostics().status[0]
         assert diag.level == diag.ERROR and "hri_msgs cannot be imported" in diag.message
+
+
+def test_tf_smoothing_follows_the_face_ids_while_a_face_is_hidden():
+    """With REP-155 on, the 3D output's TF smoothing is keyed by the face ids ("f" + track id): a
+    face the detector misses for a frame, still held by the tracker, keeps its smoothed position."""
+    pytest.importorskip("hri_msgs.msg", reason="hri_msgs not built (run scripts/setup.sh)")
+    from sensor_msgs.msg import CameraInfo
+
+    with RosHarness() as ros:
+        node = _tracker(ros, **{"hri.enabled": True, "faces3d.enabled": True, "tracking.max_age_s": 2.0})
+        helper = ros.node("hri_3d_helper")
+        pub = helper.create_publisher(Image, "image", 10)
+        info_pub = helper.create_publisher(CameraInfo, "camera_info", 10)
+        ros.wait_matched(pub)
+        ros.wait_matched(info_pub)
+        stream = _Stream(ros, node, pub)
+
+        def send(frame=None):
+            info = CameraInfo(header=_stamp(stream.i), width=640, height=480, distortion_model="plumb_bob")
+            info.k = [500.0, 0.0, 319.5, 0.0, 500.0, 239.5, 0.0, 0.0, 1.0]
+            info_pub.publish(info)
+            return stream.send(frame)
+
+        smoothed = node._faces3d._smoother._state
+        for _ in range(20):   # until a face is reported and located
+            send()
+            if smoothed:
+                break
+        fids = set(smoothed)
+        assert fids and all(f.startswith("f") for f in fids), fids
+        send(np.full((480, 640, 3), 127, np.uint8))   # the face is missed for one frame
+        assert node.pipeline.tracker.tracks, "the tracker still holds the face"
+        assert fids <= set(smoothed), f"smoothing state of {fids} dropped while the track lives: {set(smoothed)}"
