@@ -26,6 +26,8 @@ from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
+from face_tracker_core.cli.options import add_detector_option  # noqa: E402
+
 from .conversions import image_to_bgr  # noqa: E402
 from .face_tracker_node import FaceTrackerNode  # noqa: E402
 from .params import image_qos  # noqa: E402
@@ -95,7 +97,7 @@ class Summary(Node):
             self._snapshot(self.last_frame)   # no face reported: the last frame, to show why
 
 
-def main(argv=None) -> int:
+def _parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", default="synthetic", help="synthetic | /dev/videoN | N | video file")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds to run (ignored with --live)")
@@ -103,81 +105,106 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=0,
                     help="stop as soon as this many frames were processed (--duration stays the limit)")
     ap.add_argument("--fps", type=float, default=30.0, help="source rate, Hz")
-    ap.add_argument("--backend", default="default", help="detector backend (default: the shipped model)")
+    add_detector_option(ap, "detector backend (default: the shipped model)")
     ap.add_argument("--model", default="", help="model file for the keras backend")
     ap.add_argument("--out", default=os.path.join("runs", "demo"), help="output folder")
     ap.add_argument("--min-face-ratio", type=float, default=0.0,
                     help="exit 1 if fewer processed frames than this had a face (for CI checks)")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    os.makedirs(args.out, exist_ok=True)
+    return ap.parse_args(argv)
 
-    rclpy.init()
-    # One thread runs every callback (the tracker processes frames in its own worker thread), in a
-    # loop we can stop between callbacks: no callback is in flight when the executor shuts down.
-    executor = SingleThreadedExecutor()
-    spinning = threading.Event()
-    spinning.set()
 
-    def spin_loop() -> None:
-        while spinning.is_set():
-            executor.spin_once(timeout_sec=0.05)
+class _Graph:
+    """The demo's three nodes on one executor, spun by a thread in a loop that can stop between
+    callbacks (the tracker processes frames in its own worker thread), so no callback is in flight
+    when the executor shuts down."""
 
-    source = VideoSourceNode(parameter_overrides=[
-        Parameter("source", value=args.source), Parameter("fps", value=float(args.fps)),
-        Parameter("loop", value=True)])
-    params = [Parameter("detector.backend", value=args.backend)]
-    if args.model:
-        params.append(Parameter("detector.model_path", value=args.model))
-    tracker = FaceTrackerNode(parameter_overrides=params)
-    summary = Summary(args.out, args.fps)
-    for n in (source, tracker, summary):
-        executor.add_node(n)
-    spin = threading.Thread(target=spin_loop, daemon=True)
-    spin.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    log.info("demo: %s -> face_tracker (%s) -> summary; writing %s/", args.source, args.backend, args.out)
-    # The clock starts once the tracker is active (model loaded), bounded in time.
-    t_ready = time.monotonic() + 120.0
-    while not tracker._active and time.monotonic() < t_ready and not stop.is_set():
-        stop.wait(0.1)
-    if not tracker._active:
-        log.error("the tracker did not become active: %s", tracker._model_error or "timeout")
-    t_end = None if args.live else time.monotonic() + args.duration
-    try:
-        while not stop.is_set() and (t_end is None or time.monotonic() < t_end):
-            stop.wait(1.0)
-            log.info(summary.tick())
-            if args.frames and summary.frames >= args.frames:
-                break
-    finally:
+    def __init__(self, args) -> None:
+        self.executor = SingleThreadedExecutor()
+        self.spinning = threading.Event()
+        self.spinning.set()
+        self.source = VideoSourceNode(parameter_overrides=[
+            Parameter("source", value=args.source), Parameter("fps", value=float(args.fps)),
+            Parameter("loop", value=True)])
+        params = [Parameter("detector.backend", value=args.detector)]
+        if args.model:
+            params.append(Parameter("detector.model_path", value=args.model))
+        self.tracker = FaceTrackerNode(parameter_overrides=params)
+        self.summary = Summary(args.out, args.fps)
+        for n in (self.source, self.tracker, self.summary):
+            self.executor.add_node(n)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        while self.spinning.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def close(self) -> dict:
+        """Stop and destroy everything; returns the tracker's last diagnostics key/values."""
         # Order matters: stop producing (timer, worker), then stop the executor, and only then
         # destroy the nodes, so no callback is left running on a handle being destroyed.
-        source.timer.cancel()
-        tracker._stop_worker()
-        spinning.clear()
-        spin.join(timeout=5.0)
-        executor.shutdown(timeout_sec=5.0)
-        summary.close()
-        diag = {kv.key: kv.value for kv in tracker.diagnostics().status[0].values}
-        for n in (source, tracker, summary):
+        self.source.timer.cancel()
+        self.tracker._stop_worker()
+        self.spinning.clear()
+        self.thread.join(timeout=5.0)
+        self.executor.shutdown(timeout_sec=5.0)
+        self.summary.close()
+        diag = {kv.key: kv.value for kv in self.tracker.diagnostics().status[0].values}
+        for n in (self.source, self.tracker, self.summary):
             n.destroy_node()
-        rclpy.try_shutdown()
+        return diag
+
+
+def _run(args, graph: _Graph, stop: threading.Event) -> None:
+    """Wait (bounded) for the tracker to be active, then log a summary line every second until
+    ``--duration``, ``--frames`` or a signal."""
+    t_ready = time.monotonic() + 120.0
+    while not graph.tracker._active and time.monotonic() < t_ready and not stop.is_set():
+        stop.wait(0.1)
+    if not graph.tracker._active:
+        log.error("the tracker did not become active: %s", graph.tracker._model_error or "timeout")
+    t_end = None if args.live else time.monotonic() + args.duration
+    while not stop.is_set() and (t_end is None or time.monotonic() < t_end):
+        stop.wait(1.0)
+        log.info(graph.summary.tick())
+        if args.frames and graph.summary.frames >= args.frames:
+            break
+
+
+def _report(args, summary: Summary, published: int, diag: dict) -> float:
+    """Write ``summary.json`` and log the totals; returns the fraction of processed frames with a face."""
     ratio = summary.with_face / summary.frames if summary.frames else 0.0
-    report = {"source": args.source, "backend": args.backend, "frames_processed": summary.frames,
+    report = {"source": args.source, "backend": args.detector, "frames_processed": summary.frames,
               "frames_with_face": summary.with_face, "face_ratio": round(ratio, 4), "faces": summary.faces,
-              "track_ids": sorted(summary.ids), "frames_published": source.count,
+              "track_ids": sorted(summary.ids), "frames_published": published,
               "frames_dropped": int(diag.get("dropped", 0)), "latency_p50_ms": float(diag["latency_p50_ms"]),
               "latency_p95_ms": float(diag["latency_p95_ms"]), "detector": diag["detector"]}
     with open(os.path.join(args.out, "summary.json"), "w") as fh:
         json.dump(report, fh, indent=2)
     log.info("face found in %d of %d processed frames (%.1f %%); %d published, %d dropped as stale; "
              "processing latency p50 %.1f ms, p95 %.1f ms",
-             summary.with_face, summary.frames, 100 * ratio, source.count, report["frames_dropped"],
+             summary.with_face, summary.frames, 100 * ratio, published, report["frames_dropped"],
              report["latency_p50_ms"], report["latency_p95_ms"])
     log.info("wrote %s", ", ".join(os.path.join(args.out, f) for f in ("annotated.mp4", "annotated.png", "summary.json")))
+    return ratio
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    os.makedirs(args.out, exist_ok=True)
+    rclpy.init()
+    graph = _Graph(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    log.info("demo: %s -> face_tracker (%s) -> summary; writing %s/", args.source, args.detector, args.out)
+    try:
+        _run(args, graph, stop)
+    finally:
+        diag = graph.close()
+        rclpy.try_shutdown()
+    ratio = _report(args, graph.summary, graph.source.count, diag)
     return 1 if ratio < args.min_face_ratio else 0
 
 

@@ -22,7 +22,6 @@ ALLOWED = {
     "face_tracker_core/recognition/train.py::train_embedder": "run loop in one function (87 lines)",
     # detector training (train/): samples vs input pipeline; trainer callbacks
     "face_tracker_core/train/detector_trainer.py::_callbacks": "callbacks built in one function (82 lines)",
-    "face_tracker_ros/demo.py::main": "demo start-up and loop in one function (84 lines)",
 }
 
 
