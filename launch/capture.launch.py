@@ -9,9 +9,7 @@ The capture node subscribes ``image`` (remapped to the ``image`` argument) and w
 ``output_dir``; parameters are in ``config/capture.yaml`` (or ``params_file``).
 """
 
-import os
-
-PACKAGE = "face_tracker_ros"
+from face_tracker_ros.launch_common import PACKAGE, camera_source, launch_description, params_file_or
 
 #: What this file starts, as data, so tests can check it without ``launch`` installed:
 #: (executable, node name, params file in config/, condition argument or None).
@@ -31,32 +29,11 @@ ARGUMENTS = {
 
 
 def generate_launch_description():
-    from ament_index_python.packages import get_package_share_directory
-    from launch import LaunchDescription
-    from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-    from launch.conditions import IfCondition
-    from launch.substitutions import LaunchConfiguration, PythonExpression
+    from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
-    from launch_ros.parameter_descriptions import ParameterValue
 
-    share = get_package_share_directory(PACKAGE)
-    cfg = os.path.join(share, "config")
-    args = [DeclareLaunchArgument(k, default_value=v, description=d) for k, (v, d) in ARGUMENTS.items()]
-    image = LaunchConfiguration("image")
-    camera_info = PythonExpression(["'/'.join('", image, "'.split('/')[:-1] + ['camera_info'])"])
-    params = PythonExpression(["'", LaunchConfiguration("params_file"), "' or '",
-                               os.path.join(cfg, "capture.yaml"), "'"])
-    env = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(cfg, "fastdds_shm.xml"),
-                                 condition=IfCondition(LaunchConfiguration("fastdds_profile")))
-    source = Node(
-        package=PACKAGE, executable="video_source_node", name="video_source", output="screen",
-        parameters=[os.path.join(cfg, "video_source.yaml"),
-                    # value_type=str: source:=0 (a camera index) would otherwise reach the node as an int
-                    {"source": ParameterValue(LaunchConfiguration("source"), value_type=str)}],
-        remappings=[("image", image), ("camera_info", camera_info)],
-        condition=IfCondition(LaunchConfiguration("start_source")))
     capture = Node(
         package=PACKAGE, executable="face_capture_node", name="face_capture", output="screen",
-        parameters=[params, {"output_dir": LaunchConfiguration("output_dir")}],
-        remappings=[("image", image)])
-    return LaunchDescription(args + [env, source, capture])
+        parameters=[params_file_or("capture.yaml"), {"output_dir": LaunchConfiguration("output_dir")}],
+        remappings=[("image", LaunchConfiguration("image"))])
+    return launch_description(ARGUMENTS, [camera_source(), capture])

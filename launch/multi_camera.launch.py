@@ -12,7 +12,7 @@ the camera drivers yourself so that they publish ``<namespace>/<cam>/image``.
 
 import os
 
-PACKAGE = "face_tracker_ros"
+from face_tracker_ros.launch_common import PACKAGE, autostart, config_dir, launch_description, video_source
 
 #: What this file starts, as data, so tests can check it without ``launch`` installed:
 #: (executable, node name, params file in config/, condition argument or None). One video_source
@@ -48,18 +48,9 @@ def camera_sources(cameras, sources):
 
 
 def _nodes(context):
-    from launch.actions import EmitEvent, RegisterEventHandler
-    from launch.events import matches_action
     from launch.substitutions import LaunchConfiguration
-    from launch_ros.actions import LifecycleNode, Node
-    from launch_ros.event_handlers import OnStateTransition
-    from launch_ros.events.lifecycle import ChangeState
-    from launch_ros.parameter_descriptions import ParameterValue
-    from lifecycle_msgs.msg import Transition
+    from launch_ros.actions import LifecycleNode
 
-    from ament_index_python.packages import get_package_share_directory
-
-    cfg = os.path.join(get_package_share_directory(PACKAGE), "config")
     value = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     cameras = split_list(value("cameras"))
     pairs = camera_sources(cameras, split_list(value("sources")))
@@ -67,36 +58,17 @@ def _nodes(context):
     actions = []
     if value("start_source").lower() in ("true", "1", "yes"):
         for cam, src in pairs:
-            actions.append(Node(
-                package=PACKAGE, executable="video_source_node", name="video_source",
-                namespace=f"{ns}/{cam}" if ns else cam, output="screen",
-                parameters=[os.path.join(cfg, "video_source.yaml"),
-                            # value_type=str: a camera index (sources:=0,2) must reach the node as a string
-                            {"source": ParameterValue(src, value_type=str),
-                             "frame_id": f"{cam.replace('/', '_')}_optical_frame"}]))
+            actions.append(video_source(src, namespace=f"{ns}/{cam}" if ns else cam,
+                                        frame_id=f"{cam.replace('/', '_')}_optical_frame"))
     tracker = LifecycleNode(
         package=PACKAGE, executable="multi_camera_node", name="multi_camera_tracker", namespace=ns,
         output="screen",
-        parameters=[value("params_file") or os.path.join(cfg, "multi_camera.yaml"),
+        parameters=[value("params_file") or os.path.join(config_dir(), "multi_camera.yaml"),
                     {"cameras": cameras, "autostart": False}])
-    configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(tracker),
-                                            transition_id=Transition.TRANSITION_CONFIGURE))
-    activate = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=tracker, goal_state="inactive",
-        entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(tracker),
-                                              transition_id=Transition.TRANSITION_ACTIVATE))]))
-    return actions + [tracker, activate, configure]
+    return actions + [tracker, *autostart(tracker)]
 
 
 def generate_launch_description():
-    from ament_index_python.packages import get_package_share_directory
-    from launch import LaunchDescription
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
-    from launch.conditions import IfCondition
-    from launch.substitutions import LaunchConfiguration
+    from launch.actions import OpaqueFunction
 
-    cfg = os.path.join(get_package_share_directory(PACKAGE), "config")
-    args = [DeclareLaunchArgument(k, default_value=v, description=d) for k, (v, d) in ARGUMENTS.items()]
-    env = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(cfg, "fastdds_shm.xml"),
-                                 condition=IfCondition(LaunchConfiguration("fastdds_profile")))
-    return LaunchDescription(args + [env, OpaqueFunction(function=_nodes)])
+    return launch_description(ARGUMENTS, [OpaqueFunction(function=_nodes)])

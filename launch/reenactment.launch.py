@@ -10,9 +10,7 @@ The node subscribes ``<ns>/image`` (remapped to the ``image`` argument) and publ
 are in ``config/reenactment.yaml`` (or ``params_file``).
 """
 
-import os
-
-PACKAGE = "face_tracker_ros"
+from face_tracker_ros.launch_common import PACKAGE, autostart, camera_source, launch_description, params_file_or
 
 #: What this file starts, as data, so tests can check it without ``launch`` installed:
 #: (executable, node name, params file in config/, condition argument or None).
@@ -32,43 +30,15 @@ ARGUMENTS = {
 
 
 def generate_launch_description():
-    from ament_index_python.packages import get_package_share_directory
-    from launch import LaunchDescription
-    from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler, SetEnvironmentVariable
-    from launch.conditions import IfCondition
-    from launch.events import matches_action
-    from launch.substitutions import LaunchConfiguration, PythonExpression
-    from launch_ros.actions import LifecycleNode, Node
-    from launch_ros.event_handlers import OnStateTransition
-    from launch_ros.events.lifecycle import ChangeState
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import LifecycleNode
     from launch_ros.parameter_descriptions import ParameterValue
-    from lifecycle_msgs.msg import Transition
 
-    share = get_package_share_directory(PACKAGE)
-    cfg = os.path.join(share, "config")
-    args = [DeclareLaunchArgument(k, default_value=v, description=d) for k, (v, d) in ARGUMENTS.items()]
-    image = LaunchConfiguration("image")
-    camera_info = PythonExpression(["'/'.join('", image, "'.split('/')[:-1] + ['camera_info'])"])
-    params = PythonExpression(["'", LaunchConfiguration("params_file"), "' or '",
-                               os.path.join(cfg, "reenactment.yaml"), "'"])
     overrides = {"autostart": False,
                  "publish_side_by_side": ParameterValue(LaunchConfiguration("side_by_side"), value_type=bool)}
-    env = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(cfg, "fastdds_shm.xml"),
-                                 condition=IfCondition(LaunchConfiguration("fastdds_profile")))
-    source = Node(
-        package=PACKAGE, executable="video_source_node", name="video_source", output="screen",
-        parameters=[os.path.join(cfg, "video_source.yaml"),
-                    {"source": ParameterValue(LaunchConfiguration("source"), value_type=str)}],
-        remappings=[("image", image), ("camera_info", camera_info)],
-        condition=IfCondition(LaunchConfiguration("start_source")))
     reenact = LifecycleNode(
         package=PACKAGE, executable="face_reenactment_node", name="face_reenactment",
         namespace=LaunchConfiguration("namespace"), output="screen",
-        parameters=[params, overrides], remappings=[("image", image)])
-    configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(reenact),
-                                            transition_id=Transition.TRANSITION_CONFIGURE))
-    activate = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=reenact, goal_state="inactive",
-        entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(reenact),
-                                              transition_id=Transition.TRANSITION_ACTIVATE))]))
-    return LaunchDescription(args + [env, source, reenact, activate, configure])
+        parameters=[params_file_or("reenactment.yaml"), overrides],
+        remappings=[("image", LaunchConfiguration("image"))])
+    return launch_description(ARGUMENTS, [camera_source(), reenact, *autostart(reenact)])

@@ -11,7 +11,7 @@ lifecycle node configured then activated by this file, like in ``face_tracker.la
 
 import os
 
-PACKAGE = "face_tracker_ros"
+from face_tracker_ros.launch_common import PACKAGE, autostart, config_dir, launch_description, video_source
 
 #: What this file starts per robot, as data, so tests can check it without ``launch`` installed:
 #: (executable, node name, params file in config/, condition argument or None).
@@ -28,60 +28,33 @@ ARGUMENTS = {
 }
 
 
-def _robot(robot: str, cfg: str, params_file: str):
+def _robot(robot: str, params_file: str):
     """The actions of one robot: its camera, its tracker and the tracker's lifecycle transitions."""
-    from launch.actions import EmitEvent, RegisterEventHandler
     from launch.conditions import IfCondition
-    from launch.events import matches_action
     from launch.substitutions import LaunchConfiguration
-    from launch_ros.actions import LifecycleNode, Node
-    from launch_ros.event_handlers import OnStateTransition
-    from launch_ros.events.lifecycle import ChangeState
-    from launch_ros.parameter_descriptions import ParameterValue
-    from lifecycle_msgs.msg import Transition
+    from launch_ros.actions import LifecycleNode
 
     image = f"/{robot}/camera/image_raw"
-    source = Node(
-        package=PACKAGE, executable="video_source_node", name="video_source", namespace=robot, output="screen",
-        parameters=[os.path.join(cfg, "video_source.yaml"),
-                    {"source": ParameterValue(LaunchConfiguration("source"), value_type=str),
-                     "frame_id": f"{robot}/camera_optical_frame"}],
-        remappings=[("image", image), ("camera_info", f"/{robot}/camera/camera_info")],
-        condition=IfCondition(LaunchConfiguration("start_source")))
+    source = video_source(LaunchConfiguration("source"), namespace=robot, frame_id=f"{robot}/camera_optical_frame",
+                          remappings=[("image", image), ("camera_info", f"/{robot}/camera/camera_info")],
+                          condition=IfCondition(LaunchConfiguration("start_source")))
     tracker = LifecycleNode(
         package=PACKAGE, executable="face_tracker_node", name="face_tracker", namespace=f"{robot}/face_tracker",
-        output="screen", parameters=[params_file or os.path.join(cfg, "face_tracker.yaml"), {"autostart": False}],
+        output="screen", parameters=[params_file or os.path.join(config_dir(), "face_tracker.yaml"),
+                                     {"autostart": False}],
         remappings=[("image", image)])
-
-    def change(transition_id):
-        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(tracker),
-                                           transition_id=transition_id))
-
-    activate = RegisterEventHandler(OnStateTransition(target_lifecycle_node=tracker, goal_state="inactive",
-                                                      entities=[change(Transition.TRANSITION_ACTIVATE)]))
-    return [source, tracker, activate, change(Transition.TRANSITION_CONFIGURE)]
+    return [source, tracker, *autostart(tracker)]
 
 
 def _robots(context):
-    from ament_index_python.packages import get_package_share_directory
-
-    cfg = os.path.join(get_package_share_directory(PACKAGE), "config")
     robots = [r.strip().strip("/") for r in context.launch_configurations["robots"].split(",") if r.strip()]
     if not robots or len(set(robots)) != len(robots):
         raise ValueError(f"robots:={context.launch_configurations['robots']!r}: give distinct namespaces")
     params_file = context.launch_configurations["params_file"]
-    return [action for r in robots for action in _robot(r, cfg, params_file)]
+    return [action for r in robots for action in _robot(r, params_file)]
 
 
 def generate_launch_description():
-    from ament_index_python.packages import get_package_share_directory
-    from launch import LaunchDescription
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
-    from launch.conditions import IfCondition
-    from launch.substitutions import LaunchConfiguration
+    from launch.actions import OpaqueFunction
 
-    cfg = os.path.join(get_package_share_directory(PACKAGE), "config")
-    args = [DeclareLaunchArgument(k, default_value=v, description=d) for k, (v, d) in ARGUMENTS.items()]
-    env = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(cfg, "fastdds_shm.xml"),
-                                 condition=IfCondition(LaunchConfiguration("fastdds_profile")))
-    return LaunchDescription(args + [env, OpaqueFunction(function=_robots)])
+    return launch_description(ARGUMENTS, [OpaqueFunction(function=_robots)])
