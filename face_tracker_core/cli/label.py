@@ -8,9 +8,7 @@ import os
 
 from ..data.capture import IMAGE_EXTENSIONS
 from ..data.labelme import REVIEW_FLAG, now_iso, write_labelme
-from ..imaging import read_image
-from ..infer import available_backends, make_detector
-from .options import add_detector_option
+from .options import add_detector_arguments, detector_from_args, read_and_detect
 
 COMMAND = ("label",)
 HELP = ("run a detector over image folders and write LabelMe JSON (flagged needs_review) beside every "
@@ -20,9 +18,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folders", nargs="+", help="folders of images")
-    add_detector_option(p, f"detector backend ({', '.join(available_backends())})")
-    p.add_argument("--model", default=None, help="model file for the keras/tflite backends")
-    p.add_argument("--threshold", type=float, default=None, help="detector score threshold")
+    add_detector_arguments(p, threshold_help="detector score threshold")
     p.add_argument("--label", default="face", help="label written on every box")
     p.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
     p.add_argument("--dry-run", action="store_true", help="detect and report, write nothing")
@@ -37,12 +33,7 @@ def _images(folder: str, recursive: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    kw = {}
-    if args.model:
-        kw["model_path"] = args.model
-    if args.threshold is not None:
-        kw["score_threshold"] = args.threshold
-    det = make_detector(args.detector, **kw)
+    det = detector_from_args(args)
     desc = det.describe()
     written = kept = bad = faces = 0
     for folder in args.folders:
@@ -55,13 +46,11 @@ def run(args: argparse.Namespace) -> int:
             if os.path.exists(json_path):
                 kept += 1
                 continue
-            try:
-                img = read_image(path)
-            except Exception as exc:  # report and go on with the other files
-                log.error("%s", exc)
+            found = read_and_detect(det, path, log)
+            if found is None:
                 bad += 1
                 continue
-            dets = det.detect(img)
+            img, dets = found
             faces += len(dets)
             if args.dry_run:
                 print(f"{path}: {len(dets)} faces")

@@ -1,13 +1,16 @@
-"""Command-line options shared by several ``face-tracker`` subcommands."""
+"""Command-line options, and the steps they drive, shared by several ``face-tracker`` subcommands."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
+from ..imaging import read_image
+from ..infer import available_backends, make_detector
+
 log = logging.getLogger(__name__)
 
-__all__ = ["add_detector_option"]
+__all__ = ["add_detector_option", "add_detector_arguments", "detector_from_args", "read_and_detect"]
 
 
 class _DeprecatedAlias(argparse.Action):
@@ -30,3 +33,37 @@ def add_detector_option(p: argparse.ArgumentParser, help: str, default: str = "d
     p.add_argument("--detector", default=default, help=help)
     p.add_argument("--backend", dest="detector", action=_DeprecatedAlias, new_option="--detector",
                    help=argparse.SUPPRESS)
+
+
+def add_detector_arguments(p: argparse.ArgumentParser, threshold_help: str = "score threshold") -> None:
+    """``--detector``, ``--model`` and ``--threshold``: the detector :func:`detector_from_args` builds."""
+    add_detector_option(p, f"detector backend ({', '.join(available_backends())})")
+    p.add_argument("--model", default=None, help="model file for the keras/tflite backends")
+    p.add_argument("--threshold", type=float, default=None, help=threshold_help)
+
+
+def detector_from_args(args: argparse.Namespace):
+    """The detector named by the options of :func:`add_detector_arguments`; ``--model`` and
+    ``--threshold`` override the backend's defaults only when given."""
+    kw = {}
+    if args.model:
+        kw["model_path"] = args.model
+    if args.threshold is not None:
+        kw["score_threshold"] = args.threshold
+    return make_detector(args.detector, **kw)
+
+
+def read_and_detect(det, path: str, logger: logging.Logger = log):
+    """Read the image file ``path`` and run ``det`` on it.
+
+    Returns:
+        ``(image, detections)``: BGR ``uint8`` ``[H, W, 3]`` and the detector's faces (boxes in
+        image pixels); None when the file cannot be read (reported on ``logger``, so that the
+        caller goes on with its other files).
+    """
+    try:
+        img = read_image(path)
+    except Exception as exc:  # report and go on with the other files
+        logger.error("%s", exc)
+        return None
+    return img, det.detect(img)
