@@ -29,23 +29,36 @@ def sidecar_path(model_path: str) -> str:
     return os.path.normpath(model_path) + ".json"
 
 
-def read_sidecar(model_path: str) -> Dict[str, Any]:
-    """The detector config stored beside a model file ({} when there is none).
+def read_json_sidecar(path: str, what: str = "model config") -> Dict[str, Any]:
+    """The JSON object in the sidecar file ``path`` ({} when there is none).
+
+    Args:
+        path: the sidecar's own path (not the model's).
+        what: what the file holds, for the error messages.
 
     Raises:
-        ModelLoadError: the sidecar exists but is not valid JSON (named in the message).
+        ModelLoadError: the file exists but is unreadable, not valid JSON or not a JSON object
+            (named in the message).
     """
-    path = sidecar_path(model_path)
     if not os.path.isfile(path):
         return {}
     try:
         with open(path, "r", encoding="utf-8") as fh:
             data = json.load(fh)
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{path}: unreadable model config ({exc})") from exc
+        raise ModelLoadError(f"{path}: unreadable {what} ({exc})") from exc
     if not isinstance(data, dict):
-        raise ModelLoadError(f"{path}: model config must be a JSON object")
+        raise ModelLoadError(f"{path}: {what} must be a JSON object")
     return data
+
+
+def read_sidecar(model_path: str) -> Dict[str, Any]:
+    """The detector config stored beside a model file ({} when there is none).
+
+    Raises:
+        ModelLoadError: the sidecar exists but is not valid JSON (named in the message).
+    """
+    return read_json_sidecar(sidecar_path(model_path))
 
 
 def write_sidecar(model_path: str, config: Dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence, Tuple
 import keras
 
 from ..errors import ModelLoadError
+from ..export import read_json_sidecar
 from . import residual_block  # noqa: F401  (registers ResidualBlock for loading)
 from .resnet_small import build_resnet_base
 from .small_cnn import build_small_cnn_base
@@ -119,16 +120,8 @@ def load_model(path: str, expect_outputs: Optional[int] = None) -> Tuple[keras.M
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises ValueError, OSError, BadZipFile, KeyError... for bad files
         raise ModelLoadError(f"{path}: not a loadable Keras model ({type(exc).__name__}: {exc})") from exc
-    meta: dict = {}
     side = sidecar_path(path)
-    if os.path.isfile(side):
-        try:
-            with open(side, "r", encoding="utf-8") as fh:
-                meta = json.load(fh)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"{side}: unreadable model metadata ({exc})") from exc
-        if not isinstance(meta, dict):
-            raise ModelLoadError(f"{side}: model metadata must be a JSON object")
+    meta = read_json_sidecar(side, "model metadata")
     n_out = model.output_shape[-1]
     if expect_outputs is not None and n_out != expect_outputs:
         raise ModelLoadError(f"{path}: model has {n_out} outputs, expected {expect_outputs}")
