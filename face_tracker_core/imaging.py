@@ -14,24 +14,20 @@ import numpy as np
 
 from .errors import ImageDecodeError
 
-# encoding -> (channels, bytes per channel, conversion code to BGR or None)
-_ENCODINGS = {
-    "bgr8": (3, 1, None),
-    "8UC3": (3, 1, None),
-    "rgb8": (3, 1, cv2.COLOR_RGB2BGR),
-    "bgra8": (4, 1, cv2.COLOR_BGRA2BGR),
-    "8UC4": (4, 1, cv2.COLOR_BGRA2BGR),
-    "rgba8": (4, 1, cv2.COLOR_RGBA2BGR),
-    "mono8": (1, 1, cv2.COLOR_GRAY2BGR),
-    "8UC1": (1, 1, cv2.COLOR_GRAY2BGR),
-    "mono16": (1, 2, cv2.COLOR_GRAY2BGR),
-    "16UC1": (1, 2, cv2.COLOR_GRAY2BGR),
+# (encodings of one pixel layout, channels, bytes per channel, conversion code to BGR or None)
+_LAYOUTS = (
+    (("bgr8", "8UC3"), 3, 1, None),
+    (("rgb8",), 3, 1, cv2.COLOR_RGB2BGR),
+    (("bgra8", "8UC4"), 4, 1, cv2.COLOR_BGRA2BGR),
+    (("rgba8",), 4, 1, cv2.COLOR_RGBA2BGR),
+    (("mono8", "8UC1"), 1, 1, cv2.COLOR_GRAY2BGR),
+    (("mono16", "16UC1"), 1, 2, cv2.COLOR_GRAY2BGR),
     # ROS "yuv422" is UYVY byte order; "yuv422_yuy2" is YUYV (what most V4L2 webcams send).
-    "yuv422": (2, 1, cv2.COLOR_YUV2BGR_UYVY),
-    "uyvy": (2, 1, cv2.COLOR_YUV2BGR_UYVY),
-    "yuv422_yuy2": (2, 1, cv2.COLOR_YUV2BGR_YUY2),
-    "yuyv": (2, 1, cv2.COLOR_YUV2BGR_YUY2),
-}
+    (("yuv422", "uyvy"), 2, 1, cv2.COLOR_YUV2BGR_UYVY),
+    (("yuv422_yuy2", "yuyv"), 2, 1, cv2.COLOR_YUV2BGR_YUY2),
+)
+# encoding -> (channels, bytes per channel, conversion code to BGR or None)
+_ENCODINGS = {name: tuple(layout) for names, *layout in _LAYOUTS for name in names}
 
 SUPPORTED_ENCODINGS: Tuple[str, ...] = tuple(_ENCODINGS)
 _DEPTH_LIKE = ("32FC1", "16SC1", "32SC1", "64FC1", "32FC3", "32FC2")

@@ -11,6 +11,10 @@ Images are decoded with OpenCV (the same decoder as the rest of the core, so ``.
 and LabelMe-embedded images work), converted to **RGB**, resized and cached as ``uint8``; the
 float conversion happens per batch, so the cache is 4x smaller. An unreadable image is logged with
 its path and skipped, never crashing an epoch.
+
+Both take the same batching arguments: ``batch_size`` (images per batch), ``shuffle`` (reshuffle
+every epoch, seeded by ``seed``), ``cache`` (cache the decoded ``uint8`` images in memory with
+``True``, or in a file given as a path) and ``drop_remainder`` (drop the last partial batch).
 """
 
 from __future__ import annotations
@@ -105,11 +109,7 @@ def single_face_dataset(samples: Sequence[Sample], image_size: int = 120, batch_
     Args:
         samples: images with 0..n faces (the largest face is the target).
         image_size: side ``S`` in pixels.
-        batch_size: images per batch.
-        shuffle: reshuffle every epoch (seeded).
-        cache: cache decoded ``uint8`` images in memory (``True``) or in a file (a path).
-        seed: shuffle seed.
-        drop_remainder: drop the last partial batch.
+        batch_size, shuffle, cache, seed, drop_remainder: batching, as in the module docstring.
 
     Returns:
         ``tf.data.Dataset`` of ``(images, (classes, boxes))``: ``images`` float32
@@ -172,11 +172,7 @@ def multi_face_dataset(samples: Sequence[Sample], image_size: Tuple[int, int] = 
         samples: images with 0..n faces.
         image_size: ``(width, height)`` of the network input, pixels.
         max_faces: boxes per image after padding (larger counts keep the largest faces).
-        batch_size: images per batch.
-        shuffle: reshuffle every epoch (seeded).
-        cache: cache decoded ``uint8`` images in memory (``True``) or in a file (a path).
-        seed: shuffle seed.
-        drop_remainder: drop the last partial batch.
+        batch_size, shuffle, cache, seed, drop_remainder: batching, as in the module docstring.
 
     Returns:
         ``tf.data.Dataset`` of ``(images, (boxes, valid))``: ``images`` float32 ``[B, H, W, 3]``
