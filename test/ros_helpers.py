@@ -25,6 +25,7 @@ pytest.importorskip("vision_msgs.msg", reason="vision_msgs not built (run script
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
 
 
 class RosHarness:
@@ -123,3 +124,23 @@ class Collector:
             if predicate(m):
                 return m
         return None
+
+
+def stamped_header(sec: int, nanosec: int, frame_id: str) -> Header:
+    """A ``std_msgs/Header`` whose stamp and frame tell one test message from the others."""
+    h = Header()
+    h.stamp.sec, h.stamp.nanosec = sec, nanosec
+    h.frame_id = frame_id
+    return h
+
+
+def header_key(h: Header) -> tuple:
+    """``(sec, nanosec, frame_id)``: equal for a message and the outputs that carry its header."""
+    return (h.stamp.sec, h.stamp.nanosec, h.frame_id)
+
+
+def send_and_wait(ros: RosHarness, pub, col: Collector, msg, timeout: float = 30.0):
+    """Publish ``msg`` and return the message of ``col`` with the same header (None after ``timeout`` s)."""
+    pub.publish(msg)
+    ok = ros.wait_for(lambda: col.find(lambda m: header_key(m.header) == header_key(msg.header)) is not None, timeout)
+    return col.find(lambda m: header_key(m.header) == header_key(msg.header)) if ok else None

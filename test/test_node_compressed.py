@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ros_helpers import Collector, RosHarness  # noqa: I100 - sets the DDS environment first
+# ros_helpers first: importing it sets the DDS environment
+from ros_helpers import (Collector, RosHarness, header_key, send_and_wait,  # noqa: I100
+                         stamped_header)
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
@@ -35,14 +37,7 @@ def photos():
 
 
 def _header(i: int) -> Header:
-    h = Header()
-    h.stamp.sec, h.stamp.nanosec = 3000 + i, 4242
-    h.frame_id = f"cam_{i}_optical_frame"
-    return h
-
-
-def _key(h: Header):
-    return (h.stamp.sec, h.stamp.nanosec, h.frame_id)
+    return stamped_header(3000 + i, 4242, f"cam_{i}_optical_frame")
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +59,6 @@ def graph():
         yield ros, node, pub, dets, ann, diag
 
 
-def _send(ros, pub, col, msg, timeout=30.0):
-    pub.publish(msg)
-    ok = ros.wait_for(lambda: col.find(lambda m: _key(m.header) == _key(msg.header)) is not None, timeout)
-    return col.find(lambda m: _key(m.header) == _key(msg.header)) if ok else None
-
-
 def test_subscribes_to_the_compressed_topic(graph):
     _, node, *_ = graph
     assert node._sub.topic_name == "/image/compressed" and node._sub.msg_type is CompressedImage
@@ -80,14 +69,14 @@ def test_compressed_in_gives_detections_with_the_input_header(graph, photos, fmt
     ros, node, pub, dets, ann, _ = graph
     for i, (img, box) in enumerate(photos):
         msg = bgr_to_compressed(img, _header(i + (0 if fmt == "jpeg" else 10)), fmt, 90)
-        got = _send(ros, pub, dets, msg)
+        got = send_and_wait(ros, pub, dets, msg)
         assert got is not None, f"no detections for photo {i} as {fmt}"
-        assert _key(got.header) == _key(msg.header)
-        assert all(_key(d.header) == _key(msg.header) for d in got.detections)
+        assert header_key(got.header) == header_key(msg.header)
+        assert all(header_key(d.header) == header_key(msg.header) for d in got.detections)
         assert max((msg_to_bbox(d.bbox).iou(box) for d in got.detections), default=0.0) >= 0.4
     # the annotated output comes back as JPEG with the same header and size
-    assert ros.wait_for(lambda: ann.find(lambda m: _key(m.header) == _key(msg.header)) is not None, 10)
-    out = ann.find(lambda m: _key(m.header) == _key(msg.header))
+    assert ros.wait_for(lambda: ann.find(lambda m: header_key(m.header) == header_key(msg.header)) is not None, 10)
+    out = ann.find(lambda m: header_key(m.header) == header_key(msg.header))
     assert out.format == "bgr8; jpeg compressed bgr8"
     assert image_to_bgr(out).shape == photos[-1][0].shape
     assert node.stats["bad_frames"] == 0 and node.stats["errors"] == 0
@@ -115,11 +104,11 @@ def test_corrupt_payloads_are_counted_bad_frames_in_diagnostics(graph, photos):
         pub.publish(bad)
         assert ros.wait_for(lambda: node.stats["bad_frames"] == before + k + 1, 20), name
         # the node is alive: the next good frame is processed
-        got = _send(ros, pub, dets, bgr_to_compressed(img, _header(200 + k), "jpeg", 90))
+        got = send_and_wait(ros, pub, dets, bgr_to_compressed(img, _header(200 + k), "jpeg", 90))
         assert got is not None and got.detections, f"good frame after '{name}' not processed"
     n = before + len(_corrupt(good))
     assert node.stats["errors"] == 0
-    assert not any(_key(m.header) == _key(_header(100 + k)) for m in dets.snapshot() for k in range(10))
+    assert not any(header_key(m.header) == header_key(_header(100 + k)) for m in dets.snapshot() for k in range(10))
 
     def counted(m):
         vals = {kv.key: kv.value for st in m.status for kv in st.values}
@@ -170,4 +159,4 @@ def test_reenactment_node_renders_compressed_frames():
         assert ros.wait_for(lambda: node._out_pub is not None and node._out_pub.get_subscription_count() >= 1, 10)
         msg = bgr_to_compressed(frame, _header(500), "jpeg", 90)
         pub.publish(msg)
-        assert ros.wait_for(lambda: out.find(lambda m: _key(m.header) == _key(msg.header)) is not None, 60)
+        assert ros.wait_for(lambda: out.find(lambda m: header_key(m.header) == header_key(msg.header)) is not None, 60)

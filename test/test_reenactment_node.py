@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ros_helpers import Collector, RosHarness  # noqa: I100 - sets the DDS environment first
+# ros_helpers first: importing it sets the DDS environment
+from ros_helpers import (Collector, RosHarness, header_key, send_and_wait,  # noqa: I100
+                         stamped_header)
 
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
@@ -23,14 +25,7 @@ pytestmark = pytest.mark.skipif(not os.path.isfile(DEFAULT_MODEL), reason="shipp
 
 
 def _header(i: int) -> Header:
-    h = Header()
-    h.stamp.sec, h.stamp.nanosec = 2000 + i, 777
-    h.frame_id = f"driver_cam_{i}"
-    return h
-
-
-def _key(h: Header):
-    return (h.stamp.sec, h.stamp.nanosec, h.frame_id)
+    return stamped_header(2000 + i, 777, f"driver_cam_{i}")
 
 
 @pytest.fixture(scope="module")
@@ -64,26 +59,20 @@ def graph():
         yield ros, node, pub, out, sbs
 
 
-def _send(ros, pub, col, msg, timeout=30.0):
-    pub.publish(msg)
-    ok = ros.wait_for(lambda: col.find(lambda m: _key(m.header) == _key(msg.header)) is not None, timeout)
-    return col.find(lambda m: _key(m.header) == _key(msg.header)) if ok else None
-
-
 def test_other_speaker_frames_come_back_rendered_with_the_same_header(graph, frames):
     ros, node, pub, out, sbs = graph
     outputs = []
     for i, f in enumerate(frames):
         msg = bgr_to_image(f, _header(i), "rgb8" if i % 2 else "bgr8")
-        got = _send(ros, pub, out, msg)
+        got = send_and_wait(ros, pub, out, msg)
         assert got is not None, f"no rendered image for frame {i}"
-        assert _key(got.header) == _key(msg.header)
+        assert header_key(got.header) == header_key(msg.header)
         assert (got.height, got.width, got.encoding) == (256, 256, "bgr8")
         img = image_to_bgr(got)
         assert img.std() > 20
         outputs.append(img)
-        assert ros.wait_for(lambda: sbs.find(lambda m: _key(m.header) == _key(msg.header)) is not None, 10)
-    side = sbs.find(lambda m: _key(m.header) == _key(_header(0)))
+        assert ros.wait_for(lambda: sbs.find(lambda m: header_key(m.header) == header_key(msg.header)) is not None, 10)
+    side = sbs.find(lambda m: header_key(m.header) == header_key(_header(0)))
     assert side.height == 256 and side.width > 3 * 256 - 1
     # The driver's expression changes, so do the rendered faces.
     assert max(np.abs(outputs[0].astype(int) - o).mean() for o in outputs[1:]) > 1.0
@@ -93,17 +82,17 @@ def test_other_speaker_frames_come_back_rendered_with_the_same_header(graph, fra
 
 def test_no_face_publishes_nothing_or_the_last_frame(graph, frames):
     ros, node, pub, out, _ = graph
-    assert _send(ros, pub, out, bgr_to_image(frames[0], _header(100))) is not None
+    assert send_and_wait(ros, pub, out, bgr_to_image(frames[0], _header(100))) is not None
     blank = np.full((240, 320, 3), 90, np.uint8)
     pub.publish(bgr_to_image(blank, _header(101)))
     assert ros.wait_for(lambda: node.stats["no_face"] >= 1, 20)
-    assert out.find(lambda m: _key(m.header) == _key(_header(101))) is None
+    assert out.find(lambda m: header_key(m.header) == header_key(_header(101))) is None
     # Policy "last": the previous rendered image again, under the new frame's header.
     assert node.set_parameters([Parameter("no_face", value="last")])[0].successful
     try:
-        got = _send(ros, pub, out, bgr_to_image(blank, _header(102)))
+        got = send_and_wait(ros, pub, out, bgr_to_image(blank, _header(102)))
         assert got is not None
-        last = out.find(lambda m: _key(m.header) == _key(_header(100)))
+        last = out.find(lambda m: header_key(m.header) == header_key(_header(100)))
         assert bytes(got.data) == bytes(last.data)
     finally:
         node.set_parameters([Parameter("no_face", value="skip")])
@@ -126,5 +115,5 @@ def test_parameters_are_described_and_bad_models_refused(graph, frames, tmp_path
     reloads = node.stats["reloads"]
     assert node.set_parameters([Parameter("normalise", value="similarity")])[0].successful
     assert node.reenactor.normalise == "similarity" and node.stats["reloads"] == reloads + 1
-    assert _send(ros, pub, out, bgr_to_image(frames[1], _header(200))) is not None
+    assert send_and_wait(ros, pub, out, bgr_to_image(frames[1], _header(200))) is not None
     node.set_parameters([Parameter("normalise", value="relative")])
