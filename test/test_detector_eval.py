@@ -68,9 +68,9 @@ def test_byte_identical_photos_never_straddle_splits(tmp_path, shared_data):
     splits = {os.path.basename(s.image_path): s.split for s in load_detection_set(str(d), "facemask")}
     assert splits == {"maksssksksss13.jpg": "train", "maksssksksss737.jpg": "train", other: "test"}
     # The classic FaceTracker's trainer splits the same way.
-    from face_tracker_core.train.facetracker_trainer import FaceTrackerConfig, load_split_samples
+    from face_tracker_core.train.facetracker_trainer import FaceTrackerTrainConfig, load_split_samples
 
-    ft = load_split_samples(FaceTrackerConfig(data_root=str(tmp_path), sets=("facemask",)))
+    ft = load_split_samples(FaceTrackerTrainConfig(data_root=str(tmp_path), sets=("facemask",)))
     ft_splits = {os.path.basename(s.image_path): k for k, v in ft.items() for s in v}
     assert ft_splits == splits
 

@@ -10,10 +10,10 @@ pytest.importorskip("tensorflow")
 
 
 def _run(tmp_path, shared_data, **kw):
-    from face_tracker_core.train.facetracker_trainer import FaceTrackerConfig, train_facetracker
+    from face_tracker_core.train.facetracker_trainer import FaceTrackerTrainConfig, train_facetracker
 
     root = os.path.dirname(shared_data("detection", "celeba_one_face"))
-    cfg = FaceTrackerConfig(runs_root=str(tmp_path), data_root=root, verbose=0, **kw)
+    cfg = FaceTrackerTrainConfig(runs_root=str(tmp_path), data_root=root, verbose=0, **kw)
     return train_facetracker(cfg)
 
 
@@ -43,3 +43,16 @@ def test_longer_run_lowers_validation_loss(tmp_path, shared_data, backbone):
                    epochs=4, max_images=96)
     rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+
+
+def test_config_file_and_cli_overrides(tmp_path):
+    from face_tracker_core.errors import DataError
+    from face_tracker_core.train.facetracker_trainer import FaceTrackerTrainConfig
+
+    path = tmp_path / "ft.yaml"
+    path.write_text("sets: [celeba_one_face]\nbackbone: mobilenet_v2\n")
+    cfg = FaceTrackerTrainConfig.from_file(str(path), ["weights=none", "epochs=3"])
+    assert cfg.sets == ("celeba_one_face",) and cfg.backbone == "mobilenet_v2"
+    assert cfg.weights is None and cfg.epochs == 3
+    with pytest.raises(DataError, match="unknown FaceTrackerTrainConfig keys"):
+        FaceTrackerTrainConfig.from_file(None, ["backbon=vgg16"])

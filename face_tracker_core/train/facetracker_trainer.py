@@ -4,9 +4,10 @@ Data: photos with one face (``celeba_one_face``) and without (``noface``) by def
 file hash like the detector (:mod:`face_tracker_core.eval.detection_split`), fed by the data
 workflow's ``single_face_dataset`` (images ``[B, S, S, 3]`` in [0, 1], ``(class [B, 1], box [B, 4])``).
 
-Writes under ``runs/detect/<name>/`` like the detector: ``config.json``, ``best.keras`` (lowest
-validation loss), ``last.keras``, ``backup/`` (resume), ``metrics.csv``, the three loss plots and
-``predictions.png``.
+:class:`FaceTrackerTrainer` runs on the shared engine (:mod:`face_tracker_core.engine`) and writes
+``runs/detect/<name>/``: ``config.json``/``config.yaml``, ``best.keras`` (lowest validation loss),
+``last.keras``, ``backup/`` (resume), ``metrics.csv``, ``tensorboard/``, the tutorials' three loss
+plots (``loss_total.png``, ``loss_class.png``, ``loss_box.png``), ``loss.png`` and ``predictions.png``.
 """
 
 from __future__ import annotations
@@ -14,37 +15,40 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..engine import Trainer, TrainingConfig
+from ..engine.plots import prediction_grid
 from ..errors import DataError
 from ..eval.detection_split import split_of, unsplit_duplicates
-from .run_dir import load_config_file, make_run_dir, plot_losses, prediction_grid, write_config
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
-class FaceTrackerConfig:
-    """Settings of a FaceTracker run (written to ``config.json``).
+class FaceTrackerTrainConfig(TrainingConfig):
+    """Settings of a FaceTracker run (written to ``config.json``); files and ``--set`` overrides
+    are read by :meth:`~face_tracker_core.engine.TrainingConfig.from_file`.
 
     Attributes:
         name: run folder name under ``runs/detect/``.
         runs_root: parent of ``detect/``.
         data_root: folder holding the sets.
         sets: set folders (images with at most one face, and negatives).
-        backbone / image_size / weights: see :class:`~face_tracker_core.models.face_tracker.FaceTracker`.
+        backbone / image_size / weights: see :class:`~face_tracker_core.models.face_tracker.FaceTracker`
+            (``weights`` ``"none"`` or ``""``, as the CLI passes it, means None).
         batch_size / epochs / lr: Adam with the tutorials' inverse-time decay.
         patience: early stopping on ``val_loss``.
         max_images: cap on train images (tiny CI runs).
         max_steps: cap on steps per epoch (tiny CI runs).
         seed: shuffling and weights init.
         run_eagerly: skip graph tracing (a handful of CI steps only).
+        verbose: Keras progress verbosity.
     """
 
     name: str = "facetracker"
-    runs_root: str = "runs"
     data_root: str = os.path.join("..", "shared", "data", "detection")
     sets: Tuple[str, ...] = ("celeba_one_face", "noface")
     backbone: str = "vgg16"
@@ -60,21 +64,12 @@ class FaceTrackerConfig:
     run_eagerly: bool = False
     verbose: int = 1
 
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "FaceTrackerConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise DataError(f"unknown FaceTracker config keys: {sorted(unknown)}")
-        d = dict(d)
-        if "sets" in d:
-            d["sets"] = tuple(d["sets"])
-        if d.get("weights") in ("none", "None", ""):
-            d["weights"] = None
-        return cls(**d)
+    def __post_init__(self) -> None:
+        if self.weights in ("none", "None", ""):
+            self.weights = None
 
 
-def load_split_samples(cfg: FaceTrackerConfig) -> Dict[str, List]:
+def load_split_samples(cfg: FaceTrackerTrainConfig) -> Dict[str, List]:
     """``{"train": [...], "val": [...], "test": [...]}`` of data-workflow Samples (file-name split;
     byte-identical photos share one split, as for the detector)."""
     from ..data.dataset import import_folder
@@ -100,7 +95,7 @@ def _subsample(samples: Sequence, n: Optional[int]) -> List:
     return [samples[i] for i in idx]
 
 
-def build_facetracker(cfg: FaceTrackerConfig, steps_per_epoch: int):  # noqa: D401
+def build_facetracker(cfg: FaceTrackerTrainConfig, steps_per_epoch: int):  # noqa: D401
     """A compiled :class:`FaceTracker` (Adam, the tutorials' inverse-time LR decay)."""
     import keras
 
@@ -115,47 +110,60 @@ def build_facetracker(cfg: FaceTrackerConfig, steps_per_epoch: int):  # noqa: D4
     return model
 
 
-def train_facetracker(cfg: FaceTrackerConfig) -> str:
-    """Train; returns the run folder."""
-    import keras
-    import tensorflow as tf
+class FaceTrackerTrainer(Trainer):
+    """One FaceTracker run: ``runs/detect/<name>/``, ``best.keras`` on the lowest ``val_loss``.
 
-    from ..data.tfdata import single_face_dataset
+    Args:
+        cfg: the run's settings.
+    """
 
-    if keras.backend.backend() != "tensorflow":
-        raise DataError("the classic FaceTracker trains on the TensorFlow backend (KERAS_BACKEND=tensorflow)")
-    run_dir = make_run_dir("detect", cfg.name, cfg.runs_root)
-    write_config(run_dir, dataclasses.asdict(cfg))
-    keras.utils.set_random_seed(cfg.seed)
-    splits = load_split_samples(cfg)
-    train = _subsample(splits["train"], cfg.max_images)
-    val = _subsample(splits["val"], cfg.max_images)
-    if not train or not val:
-        raise DataError(f"no train/val images in {cfg.data_root} {cfg.sets}")
-    log.info("FaceTracker: train %d / val %d images", len(train), len(val))
-    train_ds = single_face_dataset(train, cfg.image_size, cfg.batch_size, shuffle=True, seed=cfg.seed)
-    val_ds = single_face_dataset(val, cfg.image_size, cfg.batch_size, shuffle=False)
-    steps = -(-len(train) // cfg.batch_size)
-    if cfg.max_steps:
-        steps = min(steps, cfg.max_steps)
-        train_ds = train_ds.repeat()
-    model = build_facetracker(cfg, steps)
-    cbs = [keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "best.keras"), monitor="val_loss",
-                                           save_best_only=True),
-           keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "last.keras")),
-           keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
-           keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics.csv"), append=True),
-           keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"))]
-    from ..engine.tensorboard import tensorboard_callback
+    task = "detect"
+    monitor = "val_loss"
+    mode = "min"
+    train_val_plots = (("loss", "total"), ("class_loss", "class"), ("box_loss", "box"))
 
-    cbs.append(tensorboard_callback(os.path.join(run_dir, "tensorboard")))
-    model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps if cfg.max_steps else None,
-              validation_data=val_ds, callbacks=cbs, verbose=cfg.verbose)
-    plot_losses(os.path.join(run_dir, "metrics.csv"), run_dir)
-    test = _subsample(splits["test"], 12) or val[:12]
-    _grid(model, test, cfg.image_size, os.path.join(run_dir, "predictions.png"))
-    del tf
-    return run_dir
+    def setup(self) -> None:
+        """Split samples, the ``tf.data`` pipelines and the compiled model.
+
+        Raises:
+            DataError: not the TensorFlow backend, or no train/validation images.
+        """
+        import keras
+
+        from ..data.tfdata import single_face_dataset
+
+        cfg = self.cfg
+        if keras.backend.backend() != "tensorflow":
+            raise DataError("the classic FaceTracker trains on the TensorFlow backend (KERAS_BACKEND=tensorflow)")
+        self.splits = load_split_samples(cfg)
+        train = _subsample(self.splits["train"], cfg.max_images)
+        self.val = _subsample(self.splits["val"], cfg.max_images)
+        if not train or not self.val:
+            raise DataError(f"no train/val images in {cfg.data_root} {cfg.sets}")
+        log.info("FaceTracker: train %d / val %d images", len(train), len(self.val))
+        self.train_ds = single_face_dataset(train, cfg.image_size, cfg.batch_size, shuffle=True, seed=cfg.seed)
+        self.val_ds = single_face_dataset(self.val, cfg.image_size, cfg.batch_size, shuffle=False)
+        self.steps = -(-len(train) // cfg.batch_size)
+        if cfg.max_steps:
+            self.steps = min(self.steps, cfg.max_steps)
+            self.train_ds = self.train_ds.repeat()
+        self.model = build_facetracker(cfg, self.steps)
+
+    def fit_arguments(self) -> Dict:
+        return {"x": self.train_ds, "validation_data": self.val_ds,
+                "steps_per_epoch": self.steps if self.cfg.max_steps else None}
+
+    def finish(self) -> str:
+        """Loss plots and ``predictions.png`` on up to 12 test images; returns the run folder."""
+        super().finish()
+        test = _subsample(self.splits["test"], 12) or self.val[:12]
+        _grid(self.model, test, self.cfg.image_size, self.run.file("predictions.png"))
+        return self.run.path
+
+
+def train_facetracker(cfg: FaceTrackerTrainConfig) -> str:
+    """Train (or resume) a FaceTracker run; returns the run folder."""
+    return FaceTrackerTrainer(cfg).train()
 
 
 def _grid(model, samples, size: int, path: str) -> None:
@@ -176,15 +184,3 @@ def _grid(model, samples, size: int, path: str) -> None:
         images.append(img)
         gts.append(np.array([bb.as_xyxy() for bb in s.boxes]).reshape(-1, 4))
     prediction_grid(images, dets, path, gts)
-
-
-def config_from_args(path: Optional[str], overrides: Sequence[str]) -> FaceTrackerConfig:
-    import yaml
-
-    d: Dict[str, Any] = load_config_file(path) if path else {}
-    for item in overrides:
-        if "=" not in item:
-            raise DataError(f"override '{item}' is not KEY=VALUE")
-        k, v = item.split("=", 1)
-        d[k] = yaml.safe_load(v)
-    return FaceTrackerConfig.from_dict(d)
