@@ -88,19 +88,19 @@ def test_tiny_training_resumes_evaluates_and_exports(tmp_path, pairs):
     from face_tracker_core.reenact.evaluate import evaluate
     from face_tracker_core.reenact.export import export_generator
     from face_tracker_core.reenact.renderer import Generator
-    from face_tracker_core.reenact.training import TrainConfig, train
+    from face_tracker_core.reenact.training import Pix2PixTrainConfig, train
 
     out, _ = pairs
     run = str(tmp_path / "run")
-    cfg = TrainConfig(base_filters=8, max_filters=16, d_base_filters=8, d_max_filters=16, batch_size=4, epochs=2,
-                      ckpt_every=1, sample_every=2, eval_every=2, limit=8, jit_compile=False)
+    cfg = Pix2PixTrainConfig(base_filters=8, max_filters=16, d_base_filters=8, d_max_filters=16, batch_size=4,
+                             epochs=2, ckpt_every=1, sample_every=2, eval_every=2, limit=8, jit_compile=False)
     model = train(out, run, cfg, verbose=0)
-    for f in ("config.json", "ckpt.keras", "generator.keras", "generator.json", "metrics.csv", "samples.png"):
+    for f in ("config.json", "config.yaml", "ckpt.keras", "generator.keras", "generator.json", "metrics.csv",
+              "samples.png", "loss.png"):
         assert os.path.isfile(os.path.join(run, f)), f
-    assert any(n.startswith("events.out.tfevents") for n in os.listdir(os.path.join(run, "tb")))
+    assert any(n.startswith("events.out.tfevents") for n in os.listdir(os.path.join(run, "tensorboard", "train")))
     # Resume: one more epoch continues the same run.
-    cfg.epochs = 3
-    model = train(out, run, cfg, verbose=0)
+    model = train(out, run, cfg.replace(epochs=3), verbose=0)
     with open(os.path.join(run, "state.json")) as f:
         assert json.load(f)["next_epoch"] == 3
     rows = open(os.path.join(run, "metrics.csv")).read().strip().splitlines()

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 COMMAND = ("reenact", "train")
 HELP = "train the landmark-sketch -> face pix2pix (resumes runs/reenact/<name> when it has a checkpoint)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..reenact.training import TrainConfig
+    from ..reenact.training import Pix2PixTrainConfig
 
-    d = TrainConfig()
+    d = Pix2PixTrainConfig()
     p.add_argument("--data", required=True, help="folder from 'face-tracker reenact prepare'")
-    p.add_argument("--name", default="pix2pix", help="run name: runs/reenact/<name>")
-    p.add_argument("--runs", default="runs", help="runs root")
+    p.add_argument("--name", default=d.name, help="run name: runs/reenact/<name>")
+    p.add_argument("--runs", default=d.runs_root, help="runs root")
     p.add_argument("--epochs", type=int, default=d.epochs, help="train up to this epoch (resumed ones count)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop and checkpoint after this long")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -32,13 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reenact.training import TrainConfig, train
+    from ..reenact.training import Pix2PixTrainConfig, Pix2PixTrainer
 
-    cfg = TrainConfig(base_filters=args.base_filters, max_filters=args.max_filters,
-                      d_base_filters=args.d_base_filters, l1_weight=args.l1_weight, learning_rate=args.lr,
-                      batch_size=args.batch_size, epochs=args.epochs, max_minutes=args.max_minutes,
-                      ckpt_every=args.ckpt_every, eval_every=args.eval_every, limit=args.limit, seed=args.seed)
-    run_dir = os.path.join(args.runs, "reenact", args.name)
-    train(args.data, run_dir, cfg, resume=not args.no_resume)
-    print(run_dir)
+    cfg = Pix2PixTrainConfig(name=args.name, runs_root=args.runs, base_filters=args.base_filters,
+                             max_filters=args.max_filters, d_base_filters=args.d_base_filters,
+                             l1_weight=args.l1_weight, learning_rate=args.lr, batch_size=args.batch_size,
+                             epochs=args.epochs, max_minutes=args.max_minutes, ckpt_every=args.ckpt_every,
+                             eval_every=args.eval_every, limit=args.limit, seed=args.seed)
+    print(Pix2PixTrainer(cfg, args.data, resume=not args.no_resume).train())
     return 0

@@ -2,8 +2,8 @@
 
 Modules: :mod:`.sketch` (drawing and pose/size/shape placement), :mod:`.prepare` (training pairs
 from a video), :mod:`.unet` / :mod:`.patchgan` (the two networks), :mod:`.pix2pix` (the
-conditional GAN and its TensorFlow/JAX train steps), :mod:`.training` (run folders, checkpoints,
-resume, summaries via :mod:`face_tracker_core.engine.tensorboard`), :mod:`.evaluate` (SSIM, PSNR, L1, landmark error, fps),
+conditional GAN and its TensorFlow/JAX train steps), :mod:`.training` (:class:`~.training.Pix2PixTrainer`
+on the shared training engine: run folder, checkpoints, resume, summaries), :mod:`.evaluate` (SSIM, PSNR, L1, landmark error, fps),
 :mod:`.export` (.keras, SavedModel, TFLite) and :mod:`.renderer` (camera frame -> rendered target
 face at run time). Model card: ``docs/model_cards/reenactment.md``.
 

@@ -9,7 +9,6 @@ takes care of the low frequencies.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import keras
 
@@ -41,9 +40,6 @@ class PatchGANConfig(DataclassConfig):
         for stride in [1, 1] + [2] * self.stride2_layers:
             rf = rf * stride + (4 - stride)
         return rf
-
-    def to_json(self) -> str:
-        return json.dumps(self.get_config(), sort_keys=True)
 
 
 def build_patchgan(config: PatchGANConfig = PatchGANConfig(), name: str = "discriminator") -> keras.Model:

@@ -14,7 +14,6 @@ without this module.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 
 import keras
@@ -53,9 +52,6 @@ class UNetConfig(DataclassConfig):
     def widths(self) -> list:
         """Channels of each encoder level, outermost first."""
         return [min(self.base_filters * 2 ** i, self.max_filters) for i in range(self.levels())]
-
-    def to_json(self) -> str:
-        return json.dumps(self.get_config(), sort_keys=True)
 
 
 def build_unet_generator(config: UNetConfig = UNetConfig(), name: str = "generator") -> keras.Model:
