@@ -135,6 +135,16 @@ class TrainingConfig(DataclassConfig):
         d: Dict[str, Any] = load_config_file(path) if path else {}
         return cls.from_config(apply_overrides(d, overrides))
 
+    @classmethod
+    def from_options(cls: Type[C], path: Optional[str] = None, options: Optional[Dict[str, Any]] = None,
+                     overrides: Sequence[str] = ()) -> C:
+        """How a CLI combines ``--config``, its own options and ``--set``: a YAML/JSON file (or nothing),
+        then ``options`` (config key -> value; None: not given, the file's value or the default stays),
+        then ``key=value`` overrides."""
+        d: Dict[str, Any] = load_config_file(path) if path else {}
+        d.update({k: v for k, v in (options or {}).items() if v is not None})
+        return cls.from_config(apply_overrides(d, overrides))
+
     def to_yaml(self, path: str) -> str:
         """Write :meth:`get_config` as YAML; returns ``path``."""
         import yaml
