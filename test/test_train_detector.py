@@ -141,7 +141,7 @@ def test_train_your_own_chain_at_toy_size(tmp_path, shared_data):
 
     from face_tracker_core.cli.main import main
     from face_tracker_core.eval.detection_split import split_of
-    from face_tracker_core.train.detector_trainer import TrainConfig, train_detector
+    from face_tracker_core.train.detector_trainer import DetectorTrainConfig, train_detector
 
     src = shared_data("detection", "facemask")
     # A toy "capture": 12 train + 4 val photos (named like facemask files so the hash split holds),
@@ -157,7 +157,7 @@ def test_train_your_own_chain_at_toy_size(tmp_path, shared_data):
     assert main(["label", str(toy)]) == 0
     assert len(list(toy.glob("*.json"))) >= 8  # some photos may have no face found
 
-    cfg = TrainConfig(name="toy", runs_root=str(tmp_path / "runs"), data_root=str(tmp_path / "data"),
+    cfg = DetectorTrainConfig(name="toy", runs_root=str(tmp_path / "runs"), data_root=str(tmp_path / "data"),
                       sets=("facemask",),
                       model={"input_size": 96, "stem": 8, "widths": [8, 16, 16, 16], "depths": [0, 1, 0, 0],
                              "neck": 16},
@@ -193,10 +193,10 @@ def test_train_your_own_chain_at_toy_size(tmp_path, shared_data):
 
 def test_tiny_real_training_run(tmp_path, shared_data):
     """A few steps on 8 real photos: the run folder is complete and the loss goes down."""
-    from face_tracker_core.train.detector_trainer import TrainConfig, train_detector
+    from face_tracker_core.train.detector_trainer import DetectorTrainConfig, train_detector
 
     root = os.path.dirname(shared_data("detection", "facemask"))
-    cfg = TrainConfig(name="tiny", runs_root=str(tmp_path), data_root=root, sets=("facemask", "noface"),
+    cfg = DetectorTrainConfig(name="tiny", runs_root=str(tmp_path), data_root=root, sets=("facemask", "noface"),
                       model={"input_size": 64, "stem": 8, "widths": [8, 16, 16, 16], "depths": [0, 0, 0, 0],
                              "neck": 8},
                       batch_size=4, steps_per_epoch=3, epochs=2, max_images=8, lr=1e-2, warmup_epochs=0,
@@ -229,11 +229,11 @@ def test_batch_stream_gives_a_clear_error_instead_of_hanging(shared_data):
 
 @pytest.mark.slow
 def test_longer_training_learns_faces(tmp_path, shared_data):
-    from face_tracker_core.train.detector_trainer import TrainConfig, train_detector
-    from face_tracker_core.train.run_dir import read_metrics
+    from face_tracker_core.train.detector_trainer import DetectorTrainConfig, train_detector
+    from face_tracker_core.engine.plots import read_metrics
 
     root = os.path.dirname(shared_data("detection", "facemask"))
-    cfg = TrainConfig(name="slow", runs_root=str(tmp_path), data_root=root, model={"input_size": 256},
+    cfg = DetectorTrainConfig(name="slow", runs_root=str(tmp_path), data_root=root, model={"input_size": 256},
                       augment={"size": 256}, batch_size=16, steps_per_epoch=40, epochs=6, workers=1,
                       tensorboard=False, verbose=0)
     run_dir = train_detector(cfg)
@@ -247,18 +247,18 @@ def test_time_boxed_run_resumes_at_its_next_epoch(tmp_path, shared_data):
     again continues at the next epoch instead of starting over, and keeps the best checkpoint's bar."""
     import csv
 
-    from face_tracker_core.train.detector_trainer import TrainConfig, train_detector
+    from face_tracker_core.train.detector_trainer import DetectorTrainConfig, train_detector
 
     root = os.path.dirname(shared_data("detection", "facemask"))
     base = dict(name="boxed", runs_root=str(tmp_path), data_root=root, sets=("facemask", "noface"),
                 model={"input_size": 64, "stem": 8, "widths": [8, 16, 16, 16], "depths": [0, 0, 0, 0], "neck": 8},
                 batch_size=4, steps_per_epoch=2, epochs=3, max_images=6, warmup_epochs=0, workers=0,
                 tensorboard=False, run_eagerly=True, verbose=0)
-    run_dir = train_detector(TrainConfig(stop_epoch=1, **base))
+    run_dir = train_detector(DetectorTrainConfig(stop_epoch=1, **base))
     assert os.path.isdir(os.path.join(run_dir, "backup"))
     rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
     assert [r["epoch"] for r in rows] == ["0"]
-    train_detector(TrainConfig(**base))
+    train_detector(DetectorTrainConfig(**base))
     rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]
     # A run that ended by itself leaves no resume state behind.
@@ -272,12 +272,12 @@ def test_training_is_reproducible(tmp_path, shared_data):
 
     import keras
 
-    from face_tracker_core.train.detector_trainer import TrainConfig, train_detector
+    from face_tracker_core.train.detector_trainer import DetectorTrainConfig, train_detector
 
     root = os.path.dirname(shared_data("detection", "facemask"))
     runs = []
     for name in ("a", "b"):
-        cfg = TrainConfig(name=name, runs_root=str(tmp_path), data_root=root, sets=("facemask", "noface"),
+        cfg = DetectorTrainConfig(name=name, runs_root=str(tmp_path), data_root=root, sets=("facemask", "noface"),
                           model={"input_size": 64, "stem": 8, "widths": [8, 16, 16, 16], "depths": [0, 0, 0, 0],
                                  "neck": 8},
                           batch_size=4, steps_per_epoch=3, epochs=1, max_images=6, lr=1e-2, warmup_epochs=0,

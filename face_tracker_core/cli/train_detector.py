@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     dist = from_args(args)
     prepare_process(dist)  # the backend is chosen before anything imports Keras
-    from ..train.detector_trainer import config_from_args, train_detector
+    from ..train.detector_trainer import DetectorTrainConfig, train_detector
 
     path = args.config or os.path.join(os.path.dirname(os.path.dirname(__file__)), "train", "configs",
                                        "default_detector", "01_scratch.yaml")
@@ -41,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"data_root={args.data_root}")
     if args.epochs:
         overrides.append(f"epochs={args.epochs}")
-    run_dir = train_detector(config_from_args(path, overrides), dist)
+    run_dir = train_detector(DetectorTrainConfig.from_file(path, overrides), dist)
     print(run_dir)
     return 0

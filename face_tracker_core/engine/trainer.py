@@ -170,6 +170,6 @@ class Trainer:
             self.teardown()
         log.info("%s %s: training took %.1f min", self.task, self.cfg.name, self.seconds / 60)
         try:
-            return self.finish() if self.is_chief else self.run.path
+            return self.finish() if self.is_chief else self.run_path()  # host 0 wrote it
         finally:
             self.run.close()

@@ -21,16 +21,15 @@ import argparse
 import dataclasses
 import logging
 import os
-import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..engine import Trainer, TrainingConfig, distributed
+from ..engine.plots import prediction_grid
 from ..errors import DataError
-from ..engine import distributed
 from .detector_augment import AugmentConfig, letterbox_example
 from .detector_data import BatchStream, DetSample, assign_targets, grid_points, load_detection_set, load_packed
-from .run_dir import load_config_file, make_run_dir, plot_losses, prediction_grid, read_metrics, write_config
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ ONE_FACE_SETS = ("celeba_one_face",)
 
 
 @dataclasses.dataclass
-class TrainConfig:
+class DetectorTrainConfig(TrainingConfig):
     """Everything a detector training run depends on (written to ``config.json``).
 
     Attributes:
@@ -103,17 +102,6 @@ class TrainConfig:
     run_eagerly: bool = False
     verbose: int = 1
 
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise DataError(f"unknown training config keys: {sorted(unknown)} (known: {sorted(names)})")
-        d = dict(d)
-        if "sets" in d:
-            d["sets"] = tuple(d["sets"])
-        return cls(**d)
-
     def model_config(self):
         from ..models.face_detector import DetectorConfig
 
@@ -128,7 +116,7 @@ class TrainConfig:
         return AugmentConfig(**d)
 
 
-def load_samples(cfg: TrainConfig) -> List[DetSample]:
+def load_samples(cfg: DetectorTrainConfig) -> List[DetSample]:
     """All images of the configured sets (every split), sorted for reproducibility."""
     if cfg.packed_index:
         samples = load_packed(cfg.packed_index)
@@ -177,11 +165,12 @@ def _keras_dataset(stream: BatchStream):
     return _Batches()
 
 
-def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str], model_cfg):
+def _validation_callbacks(dataset, val, val_sets: List[str], model_cfg) -> List:
+    """Batch seeds that follow the epoch, and the validation AP/recall/false faces added to ``logs``."""
     import keras
 
-    from ..eval.detection_metrics import average_precision, false_faces_per_image, postprocess, recall_at
     from ..engine.distributed_keras import predict
+    from ..eval.detection_metrics import average_precision, false_faces_per_image, postprocess, recall_at
 
     x_val, _, gts = val
 
@@ -201,140 +190,120 @@ def _callbacks(cfg: TrainConfig, run_dir: str, dataset, val, val_sets: List[str]
                 per_set.setdefault(name, []).append((boxes, scores, gt))
             thr = model_cfg.score_threshold
             scenes = [e for k, v in per_set.items() if k in NO_FACE_SETS for e in v]
-            if logs is not None:
-                # AP of each fully labelled face set with the no-face scenes pooled in: a false face on
-                # a wall costs AP as it costs a robot, so the best checkpoint is not the one that
-                # finds faces everywhere.
-                faces = [v for k, v in per_set.items() if k not in NO_FACE_SETS + ONE_FACE_SETS]
-                logs["val_ap50"] = float(np.mean([average_precision(v + scenes) for v in faces] or [0.0]))
-                logs["val_ap50_faces"] = float(np.mean([average_precision(v) for v in faces] or [0.0]))
-                if "celeba_one_face" in per_set:
-                    logs["val_recall40"] = recall_at(per_set["celeba_one_face"], 0.4, thr)
-                if scenes:
-                    logs["val_fp"] = false_faces_per_image(scenes, thr)
-                logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            log.info("epoch %d: %s", epoch + 1, {k: round(float(v), 4) for k, v in (logs or {}).items()})
+            if logs is None:
+                return
+            # AP of each fully labelled face set with the no-face scenes pooled in: a false face on
+            # a wall costs AP as it costs a robot, so the best checkpoint is not the one that
+            # finds faces everywhere.
+            faces = [v for k, v in per_set.items() if k not in NO_FACE_SETS + ONE_FACE_SETS]
+            logs["val_ap50"] = float(np.mean([average_precision(v + scenes) for v in faces] or [0.0]))
+            logs["val_ap50_faces"] = float(np.mean([average_precision(v) for v in faces] or [0.0]))
+            if "celeba_one_face" in per_set:
+                logs["val_recall40"] = recall_at(per_set["celeba_one_face"], 0.4, thr)
+            if scenes:
+                logs["val_fp"] = false_faces_per_image(scenes, thr)
 
-    class _TimeLimit(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.t0 = time.time()
-            self.time_boxed = False
-
-        def on_epoch_end(self, epoch, logs=None):
-            if cfg.stop_epoch and epoch + 1 >= cfg.stop_epoch:
-                log.info("stop_epoch %d reached", cfg.stop_epoch)
-                self.model.stop_training = self.time_boxed = True
-            if cfg.max_minutes and time.time() - self.t0 > cfg.max_minutes * 60:
-                log.warning("time limit of %.1f min reached after epoch %d: stopping (run the same command "
-                            "again to resume)", cfg.max_minutes, epoch + 1)
-                self.model.stop_training = self.time_boxed = True
-
-    time_limit = _TimeLimit()
-
-    class _Backup(keras.callbacks.BackupAndRestore):
-        """Resume state that survives a time box: Keras deletes the backup whenever ``fit`` returns,
-        which would make a run cut by ``max_minutes``/``stop_epoch`` start again from epoch 1."""
-
-        def on_train_end(self, logs=None):
-            if not time_limit.time_boxed:
-                super().on_train_end(logs)
-
-    metrics_csv = os.path.join(run_dir, "metrics.csv")
-    backup_dir = os.path.join(run_dir, "backup")
-    # A resumed run must not overwrite best.keras with a worse epoch: start from the best so far.
-    logged = [v for v in read_metrics(metrics_csv).get("val_ap50", []) if np.isfinite(v)]
-    best_so_far = max(logged) if logged and os.path.isdir(backup_dir) else None
-    if best_so_far is not None:
-        log.info("resuming %s (best val_ap50 so far %.4f)", run_dir, best_so_far)
-    cbs = [_EpochSync(), _ValAP(),
-           keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "best.keras"), monitor="val_ap50", mode="max",
-                                           save_best_only=True, initial_value_threshold=best_so_far),
-           keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "last.keras")),
-           keras.callbacks.EarlyStopping(monitor="val_ap50", mode="max", patience=cfg.patience),
-           keras.callbacks.CSVLogger(metrics_csv, append=True),
-           _Backup(backup_dir),
-           time_limit]
-    if cfg.tensorboard:
-        from ..engine.tensorboard import tensorboard_callback
-
-        cbs.append(tensorboard_callback(os.path.join(run_dir, "tensorboard")))
-    return cbs
+    return [_EpochSync(), _ValAP()]
 
 
-def train_detector(cfg: TrainConfig, dist=None) -> str:
-    """Train; returns the run folder (see the module docstring). ``dist``: a :class:`.distributed.DistConfig`
-    for data-parallel training on several devices/hosts (host 0 writes the folder), None: one device."""
-    topo = distributed.start(dist)  # before Keras is imported: it selects the JAX backend
-    import keras
+class DetectorTrainer(Trainer):
+    """The multi-face detector on the engine: ``runs/detect/<name>/``, best checkpoint on ``val_ap50``."""
 
-    from ..losses import detector_box_loss, detector_cls_loss, detector_loss
-    from ..models.face_detector import build_face_detector
+    task = "detect"
+    monitor = "val_ap50"
+    mode = "max"
+    train_val_plots = (("loss", "total"), ("class_loss", "class"), ("box_loss", "box"))
 
-    run_dir = topo.run_dir(lambda: make_run_dir("detect", cfg.name, cfg.runs_root))
-    model_cfg = cfg.model_config()
-    aug_cfg = cfg.augment_config()
-    resolved = dataclasses.asdict(cfg)
-    resolved["model"] = model_cfg.get_config()
-    resolved["augment"] = dataclasses.asdict(aug_cfg)
-    resolved["keras_backend"] = keras.backend.backend()
-    resolved["distributed"] = topo.describe() if topo.active else None
-    write_config(run_dir, resolved)
-    keras.utils.set_random_seed(cfg.seed)
+    def resolved_config(self) -> Dict[str, Any]:
+        d = super().resolved_config()
+        d["model"] = self.cfg.model_config().get_config()
+        d["augment"] = dataclasses.asdict(self.cfg.augment_config())
+        return d
 
-    samples = load_samples(cfg)
-    train = [s for s in samples if s.split == "train"]
-    if cfg.max_images:
-        train = train[:: max(1, len(train) // cfg.max_images)][: cfg.max_images]
-    val_samples = [s for s in samples if s.split == "val"]
-    if cfg.max_images:
-        val_samples = val_samples[:: max(1, len(val_samples) // cfg.max_images)][: cfg.max_images]
-    test_samples = [s for s in samples if s.split == "test"]
-    if not train or not val_samples:
-        raise DataError(f"no train or no validation images in {cfg.packed_index or cfg.data_root} ({cfg.sets})")
-    log.info("train %d / val %d / test %d images (%s)", len(train), len(val_samples), len(test_samples),
-             ", ".join(cfg.sets))
-    val = validation_arrays(val_samples, aug_cfg.size)
+    def _splits(self) -> Tuple[List[DetSample], List[DetSample], List[DetSample]]:
+        """Train, validation and test images (train/val thinned to ``max_images``)."""
+        cfg = self.cfg
+        samples = load_samples(cfg)
+        parts = []
+        for split in ("train", "val", "test"):
+            part = [s for s in samples if s.split == split]
+            if cfg.max_images and split != "test":
+                part = part[:: max(1, len(part) // cfg.max_images)][: cfg.max_images]
+            parts.append(part)
+        if not parts[0] or not parts[1]:
+            raise DataError(f"no train or no validation images in {cfg.packed_index or cfg.data_root} ({cfg.sets})")
+        log.info("train %d / val %d / test %d images (%s)", *map(len, parts), ", ".join(cfg.sets))
+        return parts[0], parts[1], parts[2]
 
-    # This host's data shards of every global batch (the whole batch on one host).
-    stream = distributed.ShardedStream(topo, cfg.seed, cfg.batch_size, lambda seed, rows: BatchStream(
-        train, rows, cfg.steps_per_epoch, aug_cfg, seed=seed, workers=cfg.workers, set_weights=cfg.set_weights,
-        prefetch=cfg.prefetch or max(8, 2 * cfg.workers)))
-    dataset = _keras_dataset(stream)
+    def setup(self) -> None:
+        cfg, topo = self.cfg, self.topo
+        self.model_cfg, self.aug_cfg = cfg.model_config(), cfg.augment_config()
+        train, val_samples, self.test_samples = self._splits()
+        self.val_samples = val_samples
+        self.val = validation_arrays(val_samples, self.aug_cfg.size)
+        # This host's data shards of every global batch (the whole batch on one host).
+        self.stream = distributed.ShardedStream(topo, cfg.seed, cfg.batch_size, lambda seed, rows: BatchStream(
+            train, rows, cfg.steps_per_epoch, self.aug_cfg, seed=seed, workers=cfg.workers,
+            set_weights=cfg.set_weights, prefetch=cfg.prefetch or max(8, 2 * cfg.workers)))
+        self.dataset = _keras_dataset(self.stream)
+        self.model = self._compiled_model()
 
-    model = build_face_detector(model_cfg)
-    if cfg.init_weights:
-        from ..export import load_detector_model
+    def _compiled_model(self):
+        import keras
 
-        model.set_weights(load_detector_model(cfg.init_weights).get_weights())
-    total = cfg.epochs * cfg.steps_per_epoch
-    warm = int(cfg.warmup_epochs * cfg.steps_per_epoch)
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.lr * 0.01, max(1, total - warm), alpha=0.01,
-                                                      warmup_target=cfg.lr, warmup_steps=warm)
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay,
-                                                   global_clipnorm=cfg.clipnorm),
-                  loss=detector_loss,
-                  metrics=[keras.metrics.MeanMetricWrapper(detector_cls_loss, name="class_loss"),
-                           keras.metrics.MeanMetricWrapper(detector_box_loss, name="box_loss")],
-                  jit_compile=False if cfg.run_eagerly else cfg.jit_compile, run_eagerly=cfg.run_eagerly)
-    cbs = _callbacks(cfg, run_dir, dataset, val, [s.set_name for s in val_samples], model_cfg) + topo.callbacks()
-    rows = topo.validation_rows(len(val[0]))  # this host's share of the validation loss
-    t0 = time.time()
-    try:
-        model.fit(dataset, epochs=cfg.epochs, validation_data=(val[0][rows], val[1][rows]),
-                  validation_batch_size=topo.eval_batch(16), callbacks=cbs, verbose=cfg.verbose)
-    finally:
-        stream.close()
-        topo.close()
-    if not topo.is_chief:
-        return os.path.join(cfg.runs_root, "detect", cfg.name)  # host 0 wrote it
-    log.info("training took %.1f min", (time.time() - t0) / 60)
-    plot_losses(os.path.join(run_dir, "metrics.csv"), run_dir)
-    best_path = os.path.join(run_dir, "best.keras")
-    if os.path.isfile(best_path):
-        best = keras.saving.load_model(best_path, compile=False)
-        _prediction_grid(best, test_samples or val_samples, aug_cfg.size, model_cfg,
-                         os.path.join(run_dir, "predictions.png"))
-    return run_dir
+        from ..losses import detector_box_loss, detector_cls_loss, detector_loss
+        from ..models.face_detector import build_face_detector
+
+        cfg = self.cfg
+        model = build_face_detector(self.model_cfg)
+        if cfg.init_weights:
+            from ..export import load_detector_model
+
+            model.set_weights(load_detector_model(cfg.init_weights).get_weights())
+        total = cfg.epochs * cfg.steps_per_epoch
+        warm = int(cfg.warmup_epochs * cfg.steps_per_epoch)
+        schedule = keras.optimizers.schedules.CosineDecay(cfg.lr * 0.01, max(1, total - warm), alpha=0.01,
+                                                          warmup_target=cfg.lr, warmup_steps=warm)
+        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay,
+                                                       global_clipnorm=cfg.clipnorm),
+                      loss=detector_loss,
+                      metrics=[keras.metrics.MeanMetricWrapper(detector_cls_loss, name="class_loss"),
+                               keras.metrics.MeanMetricWrapper(detector_box_loss, name="box_loss")],
+                      jit_compile=False if cfg.run_eagerly else cfg.jit_compile, run_eagerly=cfg.run_eagerly)
+        return model
+
+    def family_callbacks(self) -> List:
+        return _validation_callbacks(self.dataset, self.val, [s.set_name for s in self.val_samples],
+                                     self.model_cfg)
+
+    def fit_arguments(self) -> Dict[str, Any]:
+        rows = self.topo.validation_rows(len(self.val[0]))  # this host's share of the validation loss
+        return {"x": self.dataset, "validation_data": (self.val[0][rows], self.val[1][rows]),
+                "validation_batch_size": self.topo.eval_batch(16)}
+
+    def teardown(self) -> None:
+        stream = getattr(self, "stream", None)
+        if stream is not None:
+            stream.close()
+        super().teardown()
+
+    def finish(self) -> str:
+        import keras
+
+        path = super().finish()
+        best_path = self.run.file("best.keras")
+        if os.path.isfile(best_path):
+            best = keras.saving.load_model(best_path, compile=False)
+            _prediction_grid(best, self.test_samples or self.val_samples, self.aug_cfg.size, self.model_cfg,
+                             self.run.file("predictions.png"))
+        return path
+
+
+def train_detector(cfg: DetectorTrainConfig, dist=None) -> str:
+    """Train; returns the run folder (see the module docstring). ``dist``: a
+    :class:`~face_tracker_core.engine.distributed.DistConfig` for data-parallel training on several
+    devices/hosts (host 0 writes the folder), None: one device."""
+    return DetectorTrainer(cfg, dist).train()
 
 
 def _prediction_grid(model, samples: Sequence[DetSample], size: int, model_cfg, path: str, n: int = 12) -> None:
@@ -373,26 +342,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     distributed.add_cli_arguments(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = config_from_args(args.config, args.set)
+    cfg = DetectorTrainConfig.from_file(args.config, args.set)
     train_detector(cfg, distributed.from_args(args))
     return 0
-
-
-def config_from_args(path: Optional[str], overrides: Sequence[str]) -> TrainConfig:
-    """Config file + ``key=value`` overrides (values parsed as YAML; ``model.neck=48`` nests)."""
-    import yaml
-
-    d: Dict[str, Any] = load_config_file(path) if path else {}
-    for item in overrides:
-        if "=" not in item:
-            raise DataError(f"override '{item}' is not KEY=VALUE")
-        key, value = item.split("=", 1)
-        target = d
-        parts = key.split(".")
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
-        target[parts[-1]] = yaml.safe_load(value)
-    return TrainConfig.from_dict(d)
 
 
 if __name__ == "__main__":
