@@ -60,12 +60,14 @@ def tiny_run(tmp_path_factory):
 
 def test_run_folder_and_learning(tiny_run):
     run = tiny_run["run"]
-    for f in ("config.json", "metrics.csv", "loss.png", "attributes.keras", "attributes.json", "summary.json",
-              "attributes_test.csv", "attributes_test.md", "split.json"):
+    for f in ("config.json", "config.yaml", "metrics.csv", "loss.png", "attributes.keras", "attributes.json",
+              "summary.json", "attributes_test.csv", "attributes_test.md", "split.json"):
         assert os.path.isfile(os.path.join(run, f)), f
-    assert glob.glob(os.path.join(run, "tb", "train", "events.out.tfevents.*"))
+    assert glob.glob(os.path.join(run, "tensorboard", "train", "events.out.tfevents.*"))
     with open(os.path.join(run, "metrics.csv")) as fh:
-        loss = [float(r["loss"]) for r in csv.DictReader(fh)]
+        rows = list(csv.DictReader(fh))
+    loss = [float(r["loss"]) for r in rows]
+    assert float(rows[-1]["lr"]) < float(rows[0]["lr"])  # the cosine decay, logged by the engine
     assert len(loss) == 6 and loss[-1] < loss[0] * 0.9, loss
     with open(os.path.join(run, "summary.json")) as fh:
         s = json.load(fh)
@@ -176,6 +178,7 @@ def test_transfer_multiscale_lbfgs_head_keeps_base_frozen(tiny_run, tmp_path):
     from face_tracker_core.attributes.model import conv_base_of, load_model, save_model
     from face_tracker_core.attributes.transfer import (DEFAULT_HEAD, build_transfer_model, score_rows,
                                                        train_transfer_head, weights_equal)
+    from face_tracker_core.engine import Run
 
     assert DEFAULT_HEAD["pooling"] == "multiscale" and DEFAULT_HEAD["solver"] == "lbfgs"
     attr_model, meta = load_model(os.path.join(tiny_run["run"], "attributes.keras"))
@@ -196,7 +199,7 @@ def test_transfer_multiscale_lbfgs_head_keeps_base_frozen(tiny_run, tmp_path):
             before = [w.copy() for w in base.get_weights()]
             head_before = [w.copy() for w in model.get_layer("target_prob").get_weights()]
             train_transfer_head(model, cache.crops, pos, neg, solver="lbfgs", copies=2, l2=1e-4,
-                                run_dir=str(tmp_path), csv_name=f"m_{pooling}.csv")
+                                run=Run("transfer", "t", path=str(tmp_path)), csv_name=f"m_{pooling}.csv")
             assert weights_equal(before, base.get_weights())
             assert not weights_equal(head_before, model.get_layer("target_prob").get_weights())
             assert np.isfinite(score_rows(model, cache.crops, rows)).all()
@@ -263,3 +266,6 @@ def test_transfer_cli_from_folders_with_jfif(tiny_run, tmp_path, shared_data, ca
     assert 0.0 <= s["auc"] <= 1.0
     run = tmp_path / "runs" / "transfer" / "me"
     assert (run / "person.keras").is_file() and json.loads((run / "person.json").read_text())["target"] == "me"
+    assert json.loads((run / "config.json").read_text())["base"].endswith("attributes.keras")
+    assert (run / "loss.png").is_file() and (run / "metrics_me.csv").is_file()
+    assert glob.glob(str(run / "tensorboard" / "metrics_me" / "train" / "events.out.tfevents.*"))

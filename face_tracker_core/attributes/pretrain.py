@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
+from ..engine import Run
+from ..engine.callbacks import run_callbacks
+from ..engine.plots import plot_metrics
 from ..errors import DataError
 from ..splits import split_items, split_people
 from .crops import CropCache, CropItem, FaceCropper, build_crop_cache, items_from_folder
-from .runs import keras_callbacks, plot_history, write_json
 
 if TYPE_CHECKING:
     from .training import AttributeTrainConfig
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("face_tracker_core.attributes.training")
 
 __all__ = ["identity_data", "save_base", "init_base", "fit_cosine", "pretrain_identity", "StackedCrops",
-           "pretrain_distill"]
+           "pretrain_distill", "pretrain_run"]
 
 
 def identity_data(root: str, cropper: FaceCropper, cache_root: str, holdout: float, salt: str):
@@ -47,9 +49,18 @@ def identity_data(root: str, cropper: FaceCropper, cache_root: str, holdout: flo
     return cache, person, split_people(person, holdout, salt)
 
 
-def save_base(base, pdir: str) -> None:
-    """Keep the pre-trained base (``pretrain/conv_base.keras``) for ``--init-base`` reruns."""
-    base.save(os.path.join(pdir, "conv_base.keras"))
+def pretrain_run(run: Run) -> Run:
+    """The pre-training's own run folder ``<run>/pretrain/`` (``metrics.csv``, ``tensorboard/``,
+    ``loss.png``, ``conv_base.keras``): its epochs must not mix with the attribute training's."""
+    return Run(run.task, run.name, path=run.file("pretrain"), chief=run.chief)
+
+
+def save_base(base, pre_run: Run, title: str) -> None:
+    """Loss plot of the pre-training and the pre-trained base (``pretrain/conv_base.keras``, for
+    ``--init-base`` reruns)."""
+    plot_metrics(pre_run.metrics_csv, pre_run.file("loss.png"), title=title)
+    base.save(pre_run.file("conv_base.keras"))
+    pre_run.close()
 
 
 def init_base(base, path: str) -> Optional[dict]:
@@ -77,8 +88,9 @@ def init_base(base, path: str) -> Optional[dict]:
     return {**(pre or {}), "init_base": path}
 
 
-def fit_cosine(model, train_seq, val_seq, epochs, lr, loss, metrics, run_dir, csv_append, initial_epoch=0):
-    """Compile ``model`` with Adam on a cosine-decayed learning rate and fit it, logging to ``run_dir``.
+def fit_cosine(model, train_seq, val_seq, epochs, lr, loss, metrics, run: Run, csv_append, initial_epoch=0):
+    """Compile ``model`` with Adam on a cosine-decayed learning rate and fit it, logging to ``run``
+    (``metrics.csv`` with the learning rate, TensorBoard, one log line per epoch).
 
     Args:
         train_seq: training batches; ``val_seq``: validation batches or ``None``.
@@ -94,11 +106,13 @@ def fit_cosine(model, train_seq, val_seq, epochs, lr, loss, metrics, run_dir, cs
     steps = max(1, len(train_seq) * (epochs - initial_epoch))
     sched = keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.02)
     model.compile(optimizer=keras.optimizers.Adam(sched), loss=loss, metrics=metrics)
+    # No checkpoints or resume state: the run saves its model once, at the end.
+    cbs = run_callbacks(run, save_last=False, backup=False, append=csv_append)
     return model.fit(train_seq, validation_data=val_seq, epochs=epochs, initial_epoch=initial_epoch, verbose=2,
-                     callbacks=keras_callbacks(run_dir, append=csv_append))
+                     callbacks=cbs)
 
 
-def pretrain_identity(base, cfg: "AttributeTrainConfig", cropper: FaceCropper, run_dir: str) -> dict:
+def pretrain_identity(base, cfg: "AttributeTrainConfig", cropper: FaceCropper, run: Run) -> dict:
     """Pre-train ``base`` (in place) to classify the *seen* people of ``cfg.pretrain_identity``.
 
     Returns:
@@ -111,7 +125,7 @@ def pretrain_identity(base, cfg: "AttributeTrainConfig", cropper: FaceCropper, r
 
     cache, person, people = identity_data(cfg.pretrain_identity, cropper, cfg.cache_root, cfg.pretrain_holdout,
                                           cfg.people_salt)
-    write_json(os.path.join(run_dir, "people_split.json"), people)
+    run.write_json("people_split.json", people)
     seen = {p: i for i, p in enumerate(people["seen"])}
     rows = np.asarray([i for i in range(len(cache)) if cache.usable[i] and person[i] in seen], np.int64)
     labels = np.asarray([seen.get(p, -1) for p in person], np.int64)
@@ -123,12 +137,10 @@ def pretrain_identity(base, cfg: "AttributeTrainConfig", cropper: FaceCropper, r
                                   name="identity_pretrain")
     train_seq = CropBatches(cache.crops, labels, tr, cfg.batch_size * 2, augment=True, shuffle=True, seed=cfg.seed)
     val_seq = CropBatches(cache.crops, labels, va, 128) if len(va) else None
-    pdir = os.path.join(run_dir, "pretrain")
-    os.makedirs(pdir, exist_ok=True)
+    pre_run = pretrain_run(run)
     hist = fit_cosine(model, train_seq, val_seq, cfg.pretrain_epochs, cfg.pretrain_lr,
-                keras.losses.SparseCategoricalCrossentropy(), ["accuracy"], pdir, False)
-    plot_history(os.path.join(pdir, "metrics.csv"), os.path.join(pdir, "loss.png"), "identity pre-training")
-    save_base(base, pdir)
+                      keras.losses.SparseCategoricalCrossentropy(), ["accuracy"], pre_run, False)
+    save_base(base, pre_run, "identity pre-training")
     return {"identity_root": cfg.pretrain_identity, "people_seen": len(seen), "people_heldout": people["heldout"],
             "people_salt": cfg.people_salt, "holdout": cfg.pretrain_holdout, "train_photos": int(len(tr)),
             "val_accuracy": float(hist.history.get("val_accuracy", [float("nan")])[-1])}
@@ -158,7 +170,7 @@ class StackedCrops:
         return out
 
 
-def _distill_targets(cfg: "AttributeTrainConfig", cropper: FaceCropper, run_dir: str, attr_cache: CropCache,
+def _distill_targets(cfg: "AttributeTrainConfig", cropper: FaceCropper, run: Run, attr_cache: CropCache,
                      attr_rows, attr_paths):
     """Crops and standardised teacher targets of the distillation photos.
 
@@ -172,7 +184,7 @@ def _distill_targets(cfg: "AttributeTrainConfig", cropper: FaceCropper, run_dir:
 
     cache, person, people = identity_data(cfg.pretrain_identity, cropper, cfg.cache_root, cfg.pretrain_holdout,
                                           cfg.people_salt)
-    write_json(os.path.join(run_dir, "people_split.json"), people)
+    run.write_json("people_split.json", people)
     seen = set(people["seen"])
     id_rows = [i for i in range(len(cache)) if cache.usable[i] and person[i] in seen]
     id_paths = [os.path.join(cfg.pretrain_identity, k) for k in cache.keys]
@@ -222,7 +234,7 @@ def _distill_targets(cfg: "AttributeTrainConfig", cropper: FaceCropper, run_dir:
     return crops, target, rows, all_keys, people, seen, ew
 
 
-def pretrain_distill(base, cfg: "AttributeTrainConfig", cropper: FaceCropper, run_dir: str, attr_cache: CropCache,
+def pretrain_distill(base, cfg: "AttributeTrainConfig", cropper: FaceCropper, run: Run, attr_cache: CropCache,
                      attr_rows, attr_paths) -> dict:
     """Pre-train ``base`` (in place) to reproduce dlib's face embedding (see :mod:`.teacher`).
 
@@ -238,7 +250,7 @@ def pretrain_distill(base, cfg: "AttributeTrainConfig", cropper: FaceCropper, ru
 
     if cfg.pretrain_teacher != "dlib":
         raise ValueError(f"unknown teacher '{cfg.pretrain_teacher}' (only 'dlib')")
-    crops, target, rows, all_keys, people, seen, ew = _distill_targets(cfg, cropper, run_dir, attr_cache, attr_rows,
+    crops, target, rows, all_keys, people, seen, ew = _distill_targets(cfg, cropper, run, attr_cache, attr_rows,
                                                                         attr_paths)
     keys = [all_keys[r] for r in rows]  # both crops of a photo share its key: same split
     sp = split_items(keys, 0.0, 0.1, "distill-val-v1")
@@ -252,12 +264,10 @@ def pretrain_distill(base, cfg: "AttributeTrainConfig", cropper: FaceCropper, ru
     train_seq = CropBatches(crops, target, tr, cfg.batch_size * 2, augment=True, shuffle=True, seed=cfg.seed,
                             augment_kw={"flip": False, "max_rotate": 4.0})
     val_seq = CropBatches(crops, target, va, 128) if len(va) else None
-    pdir = os.path.join(run_dir, "pretrain")
-    os.makedirs(pdir, exist_ok=True)
+    pre_run = pretrain_run(run)
     hist = fit_cosine(model, train_seq, val_seq, cfg.pretrain_epochs, cfg.pretrain_lr, keras.losses.MeanSquaredError(),
-                [], pdir, False)
-    plot_history(os.path.join(pdir, "metrics.csv"), os.path.join(pdir, "loss.png"), "distillation pre-training")
-    save_base(base, pdir)
+                      [], pre_run, False)
+    save_base(base, pre_run, "distillation pre-training")
     emb_mse = float("nan")
     if len(va):
         pred = np.concatenate([np.asarray(model.predict_on_batch(val_seq[i][0])) for i in range(len(val_seq))])

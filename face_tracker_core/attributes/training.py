@@ -1,6 +1,6 @@
-"""Training of the attribute model (and its optional identity pre-training), with run folders.
+"""Training of the attribute model (and its optional identity pre-training) on the shared engine.
 
-Pipeline (:func:`train_attributes`):
+Pipeline (:class:`AttributeTrainer`, run folder ``runs/attributes/<name>/``):
 
 1. read the CelebA attribute file (labels only in RAM: 200k x 40 bytes for full CelebA);
 2. crop every photo once into an on-disk crop cache (given boxes or our detector);
@@ -17,38 +17,41 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..engine import Trainer, TrainingConfig
 from ..errors import DataError
 from ..splits import split_items
 from .celeba import read_attributes, read_bboxes, read_partition
 from .crops import CropItem, FaceCropper, build_crop_cache
 from .metrics import attribute_report, majority_classes, markdown_table, mean_row
 from .pretrain import fit_cosine, identity_data, init_base, pretrain_distill, pretrain_identity
-from .runs import make_run_dir, plot_history, write_json, write_rows_csv
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AttributeTrainConfig", "train_attributes", "evaluate_attribute_model", "attribute_data",
-           "identity_data"]
+__all__ = ["AttributeTrainConfig", "AttributeTrainer", "train_attributes", "evaluate_attribute_model",
+           "attribute_data", "identity_data"]
+
+_CELEBA = os.path.join("..", "shared", "data", "attributes", "celeba")
 
 
 @dataclass
-class AttributeTrainConfig:
+class AttributeTrainConfig(TrainingConfig):
     """Everything that defines an attribute training run (written to ``config.json``).
 
-    Paths are as given; ``runs_root/attributes/name`` receives the outputs.
+    Paths are as given; ``runs_root/attributes/name`` receives the outputs. Crops are ``size`` x
+    ``size`` pixels, the face box grown by ``margin`` (fraction of its side) per side; learning rates
+    are the peaks of cosine decays; ``*_frac`` are fractions of the photos (hash split).
     """
 
-    attr_file: str
-    images_dir: str
     name: str = "celeba"
+    attr_file: str = os.path.join(_CELEBA, "list_attr_celeba.txt")
+    images_dir: str = os.path.join(_CELEBA, "images")
     bbox_file: Optional[str] = None
     partition_file: Optional[str] = None
-    runs_root: str = "runs"
     cache_root: str = os.path.join("runs", "cache", "attributes")
     arch: str = "resnet"
     size: int = 64
@@ -136,78 +139,112 @@ def evaluate_attribute_model(model, crops: np.ndarray, labels: np.ndarray, rows:
     return attribute_report(labels[rows], prob, majority, names, threshold), prob
 
 
-def train_attributes(cfg: AttributeTrainConfig) -> dict:
-    """Run the whole pipeline (module docstring) and return the summary written to ``summary.json``."""
-    import keras
+class AttributeTrainer(Trainer):
+    """The attribute model's run (module docstring): :meth:`train` returns the summary written to
+    ``summary.json``; the weights are ``attributes.keras`` (+ ``.json`` sidecar), the pre-training
+    writes its own run folder ``pretrain/``."""
 
-    from .data import CropBatches
-    from .losses import WeightedBCE
-    from .model import build_attribute_model, build_base, save_model
+    task = "attributes"
 
-    keras.utils.set_random_seed(cfg.seed)
-    run_dir = make_run_dir(cfg.runs_root, "attributes", cfg.name)
-    write_json(os.path.join(run_dir, "config.json"), asdict(cfg))
-    cropper = _cropper(cfg)
-    table, cache, splits = attribute_data(cfg, cropper)
-    log.info("attribute photos: %s; split train/val/test = %d/%d/%d", cache.summary(), len(splits["train"]),
-             len(splits["val"]), len(splits["test"]))
-    write_json(os.path.join(run_dir, "split.json"),
-               {k: [table.images[i] for i in v] for k, v in splits.items()})
-    labels = table.labels.astype(np.float32)
-    names = list(table.names)
-    rate = labels[splits["train"]].mean(axis=0)
-    majority = majority_classes(table.labels[splits["train"]])
+    def setup(self) -> None:
+        """Photos, crops and split; the conv base, pre-trained as configured; the attribute model."""
+        import keras
 
-    channels = 1 if cfg.color == "gray" else 3
-    base = build_base(cfg.arch, (cfg.size, cfg.size, channels))
-    if cfg.pretrain_identity and cfg.pretrain_teacher:
-        # With --init-base too: distillation continues from that base.
-        init = init_base(base, cfg.init_base) if cfg.init_base else None
-        paths = [os.path.join(cfg.images_dir, k) for k in cache.keys]
-        pre = pretrain_distill(base, cfg, cropper, run_dir, cache, splits["train"], paths)
-        if init:
-            pre["continued_from"] = init
-    elif cfg.init_base:
-        pre = init_base(base, cfg.init_base)
-    elif cfg.pretrain_identity:
-        pre = pretrain_identity(base, cfg, cropper, run_dir)
-    else:
-        pre = None
-    model = build_attribute_model(base, len(names), cfg.hidden, cfg.dropout)
-    loss = WeightedBCE(rate if cfg.balanced_bce else None)
-    metrics = [keras.metrics.BinaryAccuracy(name="acc")]
-    train_seq = CropBatches(cache.crops, labels, splits["train"], cfg.batch_size, augment=True, shuffle=True,
-                            seed=cfg.seed)
-    val_seq = CropBatches(cache.crops, labels, splits["val"], 128) if len(splits["val"]) else None
-    if pre is not None and cfg.head_epochs > 0:
-        base.trainable = False  # a random head would first wreck the pre-trained features
-        fit_cosine(model, train_seq, val_seq, cfg.head_epochs, cfg.lr, loss, metrics, run_dir, False)
-        if cfg.epochs > 0:  # --epochs 0: the base stays as pre-trained (frozen), only the head trains
-            base.trainable = True
-            fit_cosine(model, train_seq, val_seq, cfg.head_epochs + cfg.epochs, cfg.finetune_lr, loss, metrics, run_dir,
-                 True, initial_epoch=cfg.head_epochs)
-    else:
-        fit_cosine(model, train_seq, val_seq, cfg.epochs, cfg.lr, loss, metrics, run_dir, False)
-    plot_history(os.path.join(run_dir, "metrics.csv"), os.path.join(run_dir, "loss.png"), f"attributes {cfg.name}")
+        from .data import CropBatches
+        from .losses import WeightedBCE
+        from .model import build_attribute_model, build_base
 
-    summary = {"name": cfg.name, "photos": cache.summary(), "split_sizes": {k: int(len(v)) for k, v in splits.items()},
-               "pretrain": pre}
-    for part in ("val", "test"):
-        if len(splits[part]) == 0:
-            continue
-        rows, _prob = evaluate_attribute_model(model, cache.crops, labels, splits[part], majority, names)
-        write_rows_csv(os.path.join(run_dir, f"attributes_{part}.csv"), rows + [mean_row(rows)])
-        with open(os.path.join(run_dir, f"attributes_{part}.md"), "w", encoding="utf-8") as fh:
-            fh.write(markdown_table(rows) + "\n")
+        cfg = self.cfg
+        self.cropper = _cropper(cfg)
+        table, self.cache, splits = attribute_data(cfg, self.cropper)
+        log.info("attribute photos: %s; split train/val/test = %d/%d/%d", self.cache.summary(),
+                 len(splits["train"]), len(splits["val"]), len(splits["test"]))
+        self.run.write_json("split.json", {k: [table.images[i] for i in v] for k, v in splits.items()})
+        self.splits, self.labels, self.names = splits, table.labels.astype(np.float32), list(table.names)
+        self.rate = self.labels[splits["train"]].mean(axis=0)
+        self.majority = majority_classes(table.labels[splits["train"]])
+        self.base = build_base(cfg.arch, (cfg.size, cfg.size, 1 if cfg.color == "gray" else 3))
+        self.pre = self._pretrain()
+        self.model = build_attribute_model(self.base, len(self.names), cfg.hidden, cfg.dropout)
+        self.loss = WeightedBCE(self.rate if cfg.balanced_bce else None)
+        self.metrics = [keras.metrics.BinaryAccuracy(name="acc")]
+        self.train_seq = CropBatches(self.cache.crops, self.labels, splits["train"], cfg.batch_size, augment=True,
+                                     shuffle=True, seed=cfg.seed)
+        self.val_seq = CropBatches(self.cache.crops, self.labels, splits["val"], 128) if len(splits["val"]) else None
+
+    def _pretrain(self) -> Optional[dict]:
+        """Pre-train (or initialise) ``self.base`` as configured; returns the pre-training summary."""
+        cfg = self.cfg
+        if cfg.pretrain_identity and cfg.pretrain_teacher:
+            # With --init-base too: distillation continues from that base.
+            init = init_base(self.base, cfg.init_base) if cfg.init_base else None
+            paths = [os.path.join(cfg.images_dir, k) for k in self.cache.keys]
+            pre = pretrain_distill(self.base, cfg, self.cropper, self.run, self.cache, self.splits["train"], paths)
+            if init:
+                pre["continued_from"] = init
+            return pre
+        if cfg.init_base:
+            return init_base(self.base, cfg.init_base)
+        if cfg.pretrain_identity:
+            return pretrain_identity(self.base, cfg, self.cropper, self.run)
+        return None
+
+    def fit_arguments(self) -> dict:
+        return {"x": self.train_seq, "validation_data": self.val_seq}
+
+    def _phase(self, epochs: int, lr: float, append: bool, initial_epoch: int = 0) -> None:
+        """Epochs ``initial_epoch .. epochs - 1`` on a cosine decay from ``lr`` (``metrics.csv`` appended
+        to for a second phase)."""
+        fit_cosine(self.model, self.train_seq, self.val_seq, epochs, lr, self.loss, self.metrics, self.run, append,
+                   initial_epoch)
+
+    def fit(self) -> None:
+        """A pre-trained base: head alone on the frozen base, then everything at ``finetune_lr``;
+        otherwise everything at ``lr``."""
+        cfg = self.cfg
+        if self.pre is not None and cfg.head_epochs > 0:
+            self.base.trainable = False  # a random head would first wreck the pre-trained features
+            self._phase(cfg.head_epochs, cfg.lr, False)
+            if cfg.epochs > 0:  # --epochs 0: the base stays as pre-trained (frozen), only the head trains
+                self.base.trainable = True
+                self._phase(cfg.head_epochs + cfg.epochs, cfg.finetune_lr, True, initial_epoch=cfg.head_epochs)
+        else:
+            self._phase(cfg.epochs, cfg.lr, False)
+
+    def _evaluate(self, part: str, summary: dict) -> None:
+        """Per-attribute table of one split part (``attributes_<part>.csv/.md``) and its mean in ``summary``."""
+        rows, _prob = evaluate_attribute_model(self.model, self.cache.crops, self.labels, self.splits[part],
+                                               self.majority, self.names)
         m = mean_row(rows)
+        self.run.write_rows_csv(f"attributes_{part}.csv", rows + [m])
+        with open(self.run.file(f"attributes_{part}.md"), "w", encoding="utf-8") as fh:
+            fh.write(markdown_table(rows) + "\n")
         summary[part] = {k: m[k] for k in ("accuracy", "balanced_accuracy", "majority_accuracy", "gain")}
         log.info("%s: mean accuracy %.2f%% vs majority %.2f%% (%+.2f points), balanced accuracy %.2f%%", part,
                  100 * m["accuracy"], 100 * m["majority_accuracy"], 100 * m["gain"], 100 * m["balanced_accuracy"])
-    meta = {"attributes": names, "crop": cropper.crop_config(), "detector": cropper.config()["detector"]
-            if any(cache.status == 1) else None, "arch": cfg.arch, "threshold": 0.5, "majority": majority.tolist(),
-            "train_positive_rate": [float(v) for v in rate], "trained_on": cfg.attr_file, "pretrain": pre,
-            "summary": {k: summary.get(k) for k in ("val", "test", "split_sizes")}}
-    base.trainable = True  # saved unfrozen: a base saved frozen reloads with inconsistent flags
-    save_model(model, os.path.join(run_dir, "attributes.keras"), meta)
-    write_json(os.path.join(run_dir, "summary.json"), summary)
-    return summary
+
+    def finish(self) -> dict:
+        """Loss plot, evaluation on val and test, ``attributes.keras`` with its sidecar, ``summary.json``."""
+        from .model import save_model
+
+        super().finish()
+        cfg, cache = self.cfg, self.cache
+        summary = {"name": cfg.name, "photos": cache.summary(),
+                   "split_sizes": {k: int(len(v)) for k, v in self.splits.items()}, "pretrain": self.pre}
+        for part in ("val", "test"):
+            if len(self.splits[part]):
+                self._evaluate(part, summary)
+        meta = {"attributes": self.names, "crop": self.cropper.crop_config(),
+                "detector": self.cropper.config()["detector"] if any(cache.status == 1) else None,
+                "arch": cfg.arch, "threshold": 0.5, "majority": self.majority.tolist(),
+                "train_positive_rate": [float(v) for v in self.rate], "trained_on": cfg.attr_file,
+                "pretrain": self.pre, "summary": {k: summary.get(k) for k in ("val", "test", "split_sizes")}}
+        self.base.trainable = True  # saved unfrozen: a base saved frozen reloads with inconsistent flags
+        save_model(self.model, self.run.file("attributes.keras"), meta)
+        self.run.write_json("summary.json", summary)
+        return summary
+
+
+def train_attributes(cfg: AttributeTrainConfig) -> dict:
+    """Run the whole pipeline (module docstring) and return the summary written to ``summary.json``."""
+    return AttributeTrainer(cfg).train()

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..engine import Run
 from ..splits import hash_fraction, split_of
 from .metrics import roc_auc, tar_at_far
 from .transfer_head import (DEFAULT_HEAD, POOLINGS, build_transfer_model, score_rows, train_transfer_head,
@@ -76,12 +77,13 @@ def split_target_rows(keys: Sequence[str], rows: Sequence[int], test_frac: float
 
 
 def run_target(attribute_model, crops, keys, target: str, pos_rows, neg_rows, unseen_rows, epochs: int = 30,
-               lr: float = 0.05, phase2_epochs: int = 0, phase2_lr: float = 1e-4, run_dir: Optional[str] = None,
+               lr: float = 0.05, phase2_epochs: int = 0, phase2_lr: float = 1e-4, run: Optional[Run] = None,
                seed: int = 0, normalize: bool = True, head: Optional[dict] = None):
     """Train and evaluate one "is it ``target``" classifier (see :class:`TransferResult`).
 
     ``head``: options of the head, ``pooling`` (:func:`build_transfer_model`) and ``solver``,
     ``copies``, ``l2`` (:func:`train_transfer_head`); the defaults are :data:`DEFAULT_HEAD`.
+    ``run``: where the head's training curve goes (``metrics_<target>.csv``, TensorBoard); None: nowhere.
 
     Returns:
         ``(result, model)``.
@@ -95,7 +97,7 @@ def run_target(attribute_model, crops, keys, target: str, pos_rows, neg_rows, un
     before_base = [w.copy() for w in base.get_weights()]
     neuron = model.get_layer("target_prob")
     before_head = [w.copy() for w in neuron.get_weights()]
-    train_transfer_head(model, crops, tr, neg_rows, epochs, lr, seed=seed, run_dir=run_dir,
+    train_transfer_head(model, crops, tr, neg_rows, epochs, lr, seed=seed, run=run,
                         csv_name=f"metrics_{target}.csv", solver=head["solver"], copies=head["copies"],
                         l2=head["l2"])
     frozen_ok = weights_equal(before_base, base.get_weights())
@@ -106,19 +108,17 @@ def run_target(attribute_model, crops, keys, target: str, pos_rows, neg_rows, un
                          tar_at_far(y, s, 1e-2), frozen_ok, head_changed)
     if phase2_epochs > 0:
         unfreeze_top_block(model)
-        train_transfer_head(model, crops, tr, neg_rows, phase2_epochs, phase2_lr, seed=seed + 1, run_dir=run_dir,
+        train_transfer_head(model, crops, tr, neg_rows, phase2_epochs, phase2_lr, seed=seed + 1, run=run,
                             csv_name=f"metrics_{target}.csv", append=True)
         s2 = score_rows(model, crops, list(te) + list(unseen_rows))
         res.auc_phase2, res.tar_phase2 = roc_auc(y, s2), tar_at_far(y, s2, 1e-2)
     log.info("target %s: %d/%d train, %d/%d test: AUC %.3f, TAR@FAR=1e-2 %.3f, frozen unchanged %s%s", target,
              len(tr), len(neg_rows), len(te), len(unseen_rows), res.auc, res.tar_at_far_1e2, frozen_ok,
              "" if res.auc_phase2 is None else f", phase 2 AUC {res.auc_phase2:.3f}")
-    if run_dir:
-        os.makedirs(run_dir, exist_ok=True)
     return res, model
 
 
-def transfer_benchmark(model_path: str, identity_root: str, run_dir: str, n_targets: int = 5, min_photos: int = 12,
+def transfer_benchmark(model_path: str, identity_root: str, run: Run, n_targets: int = 5, min_photos: int = 12,
                        epochs: int = 30, lr: float = 0.05, phase2_epochs: int = 0, cache_root: Optional[str] = None,
                        holdout: float = 0.35, people_salt: str = "people-v1", cropper=None, seed: int = 0,
                        normalize: bool = True, head: Optional[dict] = None) -> dict:
@@ -131,11 +131,10 @@ def transfer_benchmark(model_path: str, identity_root: str, run_dir: str, n_targ
     Each target's photos are split by hash (2/3 train, 1/3 test).
 
     Returns:
-        Summary dict (also written to ``run_dir/summary.json`` with ``results.csv``).
+        Summary dict (also written to the run folder's ``summary.json`` with ``results.csv``).
     """
     from .crops import FaceCropper
     from .model import load_model
-    from .runs import write_json, write_rows_csv
     from .pretrain import identity_data
 
     attr_model, meta = load_model(model_path)
@@ -157,14 +156,13 @@ def transfer_benchmark(model_path: str, identity_root: str, run_dir: str, n_targ
     unseen_rows = [r for p in unseen_people for r in rows_of[p]]
     log.info("transfer: %d targets, %d negative people (%d photos), %d unseen people (%d photos)", len(targets),
              len(neg_people), len(neg_rows), len(unseen_people), len(unseen_rows))
-    os.makedirs(run_dir, exist_ok=True)
     results = []
     for t in targets:
         res, model = run_target(attr_model, cache.crops, cache.keys, t, rows_of[t], neg_rows, unseen_rows, epochs, lr,
-                                phase2_epochs, run_dir=run_dir, seed=seed, normalize=normalize, head=head)
+                                phase2_epochs, run=run, seed=seed, normalize=normalize, head=head)
         results.append(res)
     rows = [vars(r) for r in results]
-    write_rows_csv(os.path.join(run_dir, "results.csv"), rows)
+    run.write_rows_csv("results.csv", rows)
     summary = {
         "model": model_path, "identity_root": identity_root, "targets": targets,
         "negative_people": len(neg_people), "unseen_people": len(unseen_people),
@@ -177,11 +175,11 @@ def transfer_benchmark(model_path: str, identity_root: str, run_dir: str, n_targ
     if phase2_epochs:
         summary["mean_auc_phase2"] = float(np.mean([r.auc_phase2 for r in results]))
         summary["mean_tar_phase2"] = float(np.mean([r.tar_phase2 for r in results]))
-    write_json(os.path.join(run_dir, "summary.json"), summary)
+    run.write_json("summary.json", summary)
     return summary
 
 
-def train_person_classifier(model_path: str, positives: str, negatives: str, run_dir: str,
+def train_person_classifier(model_path: str, positives: str, negatives: str, run: Run,
                             unseen: Optional[str] = None, epochs: int = 30, lr: float = 0.05, phase2_epochs: int = 0,
                             cache_root: Optional[str] = None, cropper=None, seed: int = 0,
                             normalize: bool = True, head: Optional[dict] = None) -> dict:
@@ -193,19 +191,17 @@ def train_person_classifier(model_path: str, positives: str, negatives: str, run
     by person sub-folder (half of the people never seen in training) when it has sub-folders, by
     photo otherwise.
 
-    Writes ``run_dir/person.keras`` (+ ``.json`` with the threshold at FAR=1e-2) and
-    ``summary.json``.
+    Writes ``person.keras`` (+ ``.json`` with the threshold at FAR=1e-2) and ``summary.json`` into
+    the run folder.
     """
     from .crops import FaceCropper, build_crop_cache, items_from_folder
-    from .model import load_model, save_model
-    from .runs import plot_history, write_json
     from ..errors import DataError
+    from .model import load_model, save_model
 
     attr_model, meta = load_model(model_path)
     crop = meta.get("crop", {"margin": 0.4, "size": int(attr_model.input_shape[1]), "color": "rgb"})
     cropper = cropper or FaceCropper("default", margin=crop["margin"], size=crop["size"], color=crop["color"])
     cache_root = cache_root or os.path.join("runs", "cache", "attributes")
-    os.makedirs(run_dir, exist_ok=True)
 
     def load(folder: str, prefix: str):
         if not os.path.isdir(folder):
@@ -241,14 +237,13 @@ def train_person_classifier(model_path: str, positives: str, negatives: str, run
                         f"{positives}, {len(neg_rows)} training / {len(unseen_rows)} evaluation negatives)")
     name = os.path.basename(os.path.normpath(positives))
     res, model = run_target(attr_model, crops, keys, name, pos_rows, neg_rows, unseen_rows, epochs, lr, phase2_epochs,
-                            run_dir=run_dir, seed=seed, normalize=normalize, head=head)
+                            run=run, seed=seed, normalize=normalize, head=head)
     # Operating threshold: at most 1% of the evaluation negatives accepted.
     s_neg = np.sort(score_rows(model, crops, unseen_rows))[::-1]
     thr = float(s_neg[int(np.floor(0.01 * len(s_neg)))]) if len(s_neg) else 0.5
-    save_model(model, os.path.join(run_dir, "person.keras"),
+    save_model(model, run.file("person.keras"),
                {"target": name, "crop": crop, "threshold": thr, "threshold_rule": "FAR=1e-2 on evaluation negatives",
                 "base_model": model_path, "result": vars(res)})
-    plot_history(os.path.join(run_dir, f"metrics_{name}.csv"), os.path.join(run_dir, "loss.png"), f"is it {name}")
     summary = {"target": name, "threshold": thr, **vars(res)}
-    write_json(os.path.join(run_dir, "summary.json"), summary)
+    run.write_json("summary.json", summary)
     return summary

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..engine import Run
 
 log = logging.getLogger("face_tracker_core.attributes.transfer")
 
@@ -107,7 +110,7 @@ def weights_equal(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> bool:
 
 def train_transfer_head(model, crops: np.ndarray, pos_rows: Sequence[int], neg_rows: Sequence[int],
                         epochs: int = 30, lr: float = 0.05, batch_size: int = 64, seed: int = 0,
-                        run_dir: Optional[str] = None, csv_name: str = "metrics.csv", append: bool = False,
+                        run: Optional["Run"] = None, csv_name: str = "metrics.csv", append: bool = False,
                         solver: str = "adam", copies: int = 4, l2: float = 1e-4):
     """Train the trainable part of ``model`` on positive vs negative crop rows.
 
@@ -120,11 +123,15 @@ def train_transfer_head(model, crops: np.ndarray, pos_rows: Sequence[int], neg_r
             neuron is fitted to convergence on them by L-BFGS (class-weighted logistic loss, mean over
             photos, plus ``l2/2 * |w|^2``). Same model, same single neuron; a converged fit instead of
             240 noisy steps.
+        run: where the training curve goes (None: nowhere): ``csv_name`` in the run folder (per epoch,
+            or per L-BFGS iteration) and TensorBoard scalars under ``tensorboard/<csv_name without .csv>/``.
+        append: append to ``csv_name`` (a second phase of the same head).
     """
     import keras
 
+    from ..engine.callbacks import run_callbacks
+    from ..engine.tensorboard import tensorboard_callback
     from .data import CropBatches
-    from .runs import keras_callbacks
 
     pos_rows = np.asarray(pos_rows, np.int64)
     neg_rows = np.asarray(neg_rows, np.int64)
@@ -132,8 +139,7 @@ def train_transfer_head(model, crops: np.ndarray, pos_rows: Sequence[int], neg_r
     if solver == "lbfgs":
         if any(w.trainable for w in model.weights if "target_prob" not in w.path):
             raise ValueError("solver 'lbfgs' needs the base fully frozen (use 'adam' for an unfrozen block)")
-        return _fit_head_lbfgs(model, crops, pos_rows, neg_rows, copies, l2, seed, batch_size,
-                               os.path.join(run_dir, csv_name) if run_dir else None)
+        return _fit_head_lbfgs(model, crops, pos_rows, neg_rows, copies, l2, seed, batch_size, run, csv_name)
     if solver != "adam":
         raise ValueError(f"unknown solver '{solver}' (adam, lbfgs)")
     y = np.zeros(len(crops), np.float32)
@@ -144,8 +150,17 @@ def train_transfer_head(model, crops: np.ndarray, pos_rows: Sequence[int], neg_r
     steps = max(1, len(seq) * epochs)
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.05)),
                   loss="binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
-    cbs = keras_callbacks(run_dir, csv_name, append) if run_dir else []
+    cbs = []
+    if run is not None:
+        # One TensorBoard folder per head: several heads share the run folder.
+        cbs = run_callbacks(run, tensorboard=False, save_last=False, backup=False, csv_name=csv_name, append=append)
+        cbs.append(tensorboard_callback(_tensorboard_dir(run, csv_name)))
     return model.fit(seq, epochs=epochs, class_weight=cw, verbose=0, callbacks=cbs)
+
+
+def _tensorboard_dir(run: "Run", csv_name: str) -> str:
+    """``tensorboard/<csv_name without .csv>`` of the run: one TensorBoard run per head."""
+    return os.path.join(run.tensorboard_dir, os.path.splitext(csv_name)[0])
 
 
 def _head_features(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -159,7 +174,7 @@ def _head_features(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 
 def _fit_head_lbfgs(model, crops, pos_rows, neg_rows, copies: int, l2: float, seed: int, batch_size: int,
-                    csv_path: Optional[str]):
+                    run: Optional["Run"], csv_name: str):
     from scipy.optimize import minimize
 
     from .data import augment_crop
@@ -193,10 +208,14 @@ def _fit_head_lbfgs(model, crops, pos_rows, neg_rows, copies: int, l2: float, se
     k, b = layer.get_weights()
     layer.set_weights([res.x[:d].reshape(k.shape).astype(k.dtype), np.array([res.x[d]], b.dtype)])
     log.debug("head L-BFGS: %d iterations, loss %.4f (%s)", res.nit, res.fun, res.message)
-    if csv_path:
-        os.makedirs(os.path.dirname(os.path.abspath(csv_path)), exist_ok=True)
-        with open(csv_path, "w", encoding="utf-8") as fh:
-            fh.write("epoch,loss\n" + "".join(f"{i},{v:.6g}\n" for i, v in enumerate(history)))
+    if run is not None:
+        run.write_rows_csv(csv_name, [{"epoch": i, "loss": v} for i, v in enumerate(history)])
+        from ..engine.tensorboard import EventWriter
+
+        writer = EventWriter(os.path.join(_tensorboard_dir(run, csv_name), "train"))
+        for i, v in enumerate(history):
+            writer.scalar("epoch_loss", v, i)
+        writer.close()
     return res
 
 

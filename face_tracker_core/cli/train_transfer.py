@@ -1,76 +1,78 @@
-"""``face-tracker train transfer``: "is it person X" on a frozen attribute conv base + one sigmoid neuron."""
+"""``face-tracker train transfer``: "is it person X" on a frozen attribute conv base + one sigmoid neuron.
+
+Settings come from an optional ``--config`` file (``TransferTrainConfig`` keys, YAML/JSON), then the
+options given, then ``--set KEY=VALUE``; anything left unset keeps :class:`TransferTrainConfig`'s
+default (shown in brackets in the help).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import os
 
 COMMAND = ("train", "transfer")
 HELP = ("train a yes/no 'is it person X' classifier on the frozen conv base of an attribute model "
         "(one new sigmoid neuron; optional second phase unfreezing the top block); reports ROC AUC and TAR@FAR=1e-2")
 log = logging.getLogger(__name__)
 
+#: CLI option -> config key, for the options that are training settings.
+_OPTIONS = {"base": "base", "positives": "positives", "negatives": "negatives", "unseen": "unseen",
+            "identity_root": "identity_root", "targets": "targets", "min_photos": "min_photos", "name": "name",
+            "runs": "runs_root", "cache": "cache_root", "detector": "detector", "epochs": "epochs", "lr": "lr",
+            "unfreeze_top_epochs": "unfreeze_top_epochs", "seed": "seed", "pooling": "pooling", "solver": "solver",
+            "copies": "copies", "l2": "l2"}
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--base", default=None, help="attribute model .keras whose conv base is reused (default: shipped)")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="YAML/JSON config (TransferTrainConfig keys); the options below override it")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override any config value last, e.g. copies=8 normalize=false")
+    p.add_argument("--base", help="attribute model .keras whose conv base is reused [the shipped one]")
     g = p.add_argument_group("one person (folders)")
-    g.add_argument("--positives", default=None, help="folder of the target person's photos (any OpenCV format)")
-    g.add_argument("--negatives", default=None, help="folder of other people's photos (person sub-folders or flat)")
-    g.add_argument("--unseen", default=None, help="optional folder of further people, used only for evaluation")
+    g.add_argument("--positives", help="folder of the target person's photos (any OpenCV format)")
+    g.add_argument("--negatives", help="folder of other people's photos (person sub-folders or flat)")
+    g.add_argument("--unseen", help="optional folder of further people, used only for evaluation")
     g2 = p.add_argument_group("benchmark over several people of an identity folder")
-    g2.add_argument("--identity-root", default=None,
+    g2.add_argument("--identity-root",
                     help="folder of person folders (e.g. ../shared/data/identity/celeba): run the protocol on "
                          "--targets people the base never saw")
-    g2.add_argument("--targets", type=int, default=5, help="number of target people")
-    g2.add_argument("--min-photos", type=int, default=12, help="targets need at least this many usable photos")
-    p.add_argument("--name", default="transfer", help="run name (output folder runs/transfer/NAME)")
-    p.add_argument("--runs", default="runs")
-    p.add_argument("--cache", default=os.path.join("runs", "cache", "attributes"))
-    p.add_argument("--detector", default="default", help="detector backend that finds the face to crop")
-    p.add_argument("--epochs", type=int, default=30, help="--solver adam: epochs")
-    p.add_argument("--lr", type=float, default=0.05, help="--solver adam: initial learning rate")
-    p.add_argument("--unfreeze-top-epochs", type=int, default=0,
-                   help="second phase: epochs with the base's top block unfrozen (lr 1e-4); 0 = off")
+    g2.add_argument("--targets", type=int, help="number of target people [5]")
+    g2.add_argument("--min-photos", type=int, help="targets need at least this many usable photos [12]")
+    p.add_argument("--name", help="run name (output folder runs/transfer/NAME) [transfer]")
+    p.add_argument("--runs", help="root of the run folders [runs]")
+    p.add_argument("--cache", help="where face crops are cached [runs/cache/attributes]")
+    p.add_argument("--detector", help="detector backend that finds the face to crop [default]")
+    p.add_argument("--epochs", type=int, help="--solver adam: epochs [30]")
+    p.add_argument("--lr", type=float, help="--solver adam: initial learning rate [0.05]")
+    p.add_argument("--unfreeze-top-epochs", type=int,
+                   help="second phase: epochs with the base's top block unfrozen (lr 1e-4); 0 = off [0]")
     p.add_argument("--no-normalize", action="store_true", help="feed raw (not L2-normalised) features to the neuron")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--pooling", default=None, choices=("gap", "multiscale"),
+    p.add_argument("--seed", type=int, help="[0]")
+    p.add_argument("--pooling", choices=("gap", "multiscale"),
                    help="parameter-free features for the neuron: the base's global average (gap) or global + 2x2 "
                         "average of its top feature map (multiscale, default)")
-    p.add_argument("--solver", default=None, choices=("adam", "lbfgs"),
+    p.add_argument("--solver", choices=("adam", "lbfgs"),
                    help="adam: --epochs through the model on augmented crops; lbfgs (default): converged fit on the "
                         "frozen features of the crops and --copies augmented versions")
-    p.add_argument("--copies", type=int, default=None,
-                   help="lbfgs: augmented copies of each training crop (default 32)")
-    p.add_argument("--l2", type=float, default=None, help="lbfgs: L2 penalty on the neuron's weights (default 1e-5)")
+    p.add_argument("--copies", type=int, help="lbfgs: augmented copies of each training crop (default 32)")
+    p.add_argument("--l2", type=float, help="lbfgs: L2 penalty on the neuron's weights (default 1e-5)")
+
+
+def training_config(args: argparse.Namespace):
+    """The :class:`~face_tracker_core.attributes.transfer_trainer.TransferTrainConfig` of the options:
+    ``--config`` file, then the options given, then ``--set`` overrides."""
+    from ..attributes.transfer_trainer import TransferTrainConfig
+
+    options = {key: getattr(args, opt) for opt, key in _OPTIONS.items()}
+    options["normalize"] = False if args.no_normalize else None
+    return TransferTrainConfig.from_options(args.config, options, args.set)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..attributes.predictor import DEFAULT_MODEL
-    from ..attributes.runs import make_run_dir, write_json
-    from ..attributes.transfer import train_person_classifier, transfer_benchmark
+    from ..attributes.transfer_trainer import train_transfer
 
-    from ..attributes.crops import FaceCropper
-    from ..attributes.model import load_model
-
-    base = args.base or DEFAULT_MODEL
-    crop = load_model(base)[1].get("crop", {})
-    cropper = FaceCropper(args.detector, margin=crop.get("margin", 0.4), size=crop.get("size", 64),
-                          color=crop.get("color", "rgb"))
-    run_dir = make_run_dir(args.runs, "transfer", args.name)
-    write_json(os.path.join(run_dir, "config.json"), vars(args) | {"base": base})
-    head = {k: getattr(args, k) for k in ("pooling", "solver", "copies", "l2") if getattr(args, k) is not None}
-    if args.identity_root:
-        summary = transfer_benchmark(base, args.identity_root, run_dir, args.targets, args.min_photos, args.epochs,
-                                     args.lr, args.unfreeze_top_epochs, args.cache, seed=args.seed,
-                                     normalize=not args.no_normalize, cropper=cropper, head=head)
-    elif args.positives and args.negatives:
-        summary = train_person_classifier(base, args.positives, args.negatives, run_dir, args.unseen, args.epochs,
-                                          args.lr, args.unfreeze_top_epochs, args.cache, cropper=cropper,
-                                          seed=args.seed, normalize=not args.no_normalize, head=head)
-    else:
-        log.error("give --positives and --negatives, or --identity-root")
-        return 2
+    summary = train_transfer(training_config(args))
     print(json.dumps(summary, indent=1, default=str))
     return 0
