@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .errors import ModelLoadError
+from .engine.config import DataclassConfig
+from .errors import DataError, ModelLoadError
 
 
 @dataclasses.dataclass(frozen=True)
-class DetectorConfig:
+class DetectorConfig(DataclassConfig):
     """``detector.*``: backend name, model file (empty = the backend's own), operating threshold
     (-1 = the model's calibrated one)."""
 
@@ -35,7 +36,7 @@ class DetectorConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrackingConfig:
+class TrackingConfig(DataclassConfig):
     """``tracking.*``: ByteTrack-style tracker options (``max_age_s`` in seconds) and appearance
     re-identification (``reid``, cosine ``reid_threshold``) with the recognition embedder."""
 
@@ -58,7 +59,7 @@ class TrackingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class RecognitionConfig:
+class RecognitionConfig(DataclassConfig):
     """``recognition.*``: embedder (name, weights; empty = shipped), SQLite gallery (empty =
     ``$ROS_HOME/face_tracker/gallery.db``), same-person threshold (0 = the gallery's calibrated
     one), seconds between re-identifications of a track, embedder in its own process, and the
@@ -86,7 +87,7 @@ class RecognitionConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class AttributesConfig:
+class AttributesConfig(DataclassConfig):
     """``attributes.*``: model (empty = shipped), report threshold (probability), seconds between
     updates of a track, most attributes per face."""
 
@@ -102,7 +103,7 @@ _SECTIONS = {"detector": DetectorConfig, "tracking": TrackingConfig, "recognitio
 
 
 @dataclasses.dataclass(frozen=True)
-class PipelineConfig:
+class PipelineConfig(DataclassConfig):
     """The whole pipeline's configuration, one frozen section per part."""
 
     detector: DetectorConfig = dataclasses.field(default_factory=DetectorConfig)
@@ -112,37 +113,36 @@ class PipelineConfig:
 
     def get_config(self) -> Dict[str, Dict[str, Any]]:
         """``{section: {field: value}}`` (plain values; :meth:`from_config` reads it back)."""
-        return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+        return {name: getattr(self, name).get_config() for name in _SECTIONS}
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "PipelineConfig":
+    def from_config(cls, config: Optional[Mapping[str, Any]] = None) -> "PipelineConfig":
         """A config from ``{section: {field: value}}`` and/or ``{"section.field": value}`` entries;
         missing fields keep their defaults.
 
         Raises:
-            ValueError: an unknown section or field.
+            DataError: an unknown section or field (a ``ValueError``).
         """
-        return cls().replace(config)
+        return cls().with_values(config or {})
 
-    def replace(self, changes: Mapping[str, Any]) -> "PipelineConfig":
-        """A copy with ``changes`` (same forms as :meth:`from_config`) applied."""
+    def with_values(self, changes: Mapping[str, Any]) -> "PipelineConfig":
+        """A copy with ``changes`` (same forms as :meth:`from_config`) applied.
+
+        Raises:
+            DataError: an unknown section or field (a ``ValueError``).
+        """
         per_section: Dict[str, Dict[str, Any]] = {}
         for key, value in changes.items():
             if isinstance(value, Mapping):
-                for field, v in value.items():
-                    per_section.setdefault(key, {})[field] = v
+                per_section.setdefault(key, {}).update(value)
             else:
                 section, _, field = key.partition(".")
                 per_section.setdefault(section, {})[field] = value
-        sections = {}
-        for section, values in per_section.items():
-            if section not in _SECTIONS:
-                raise ValueError(f"unknown pipeline config section '{section}' (one of: {', '.join(_SECTIONS)})")
-            known = {f.name for f in dataclasses.fields(_SECTIONS[section])}
-            unknown = sorted(set(values) - known)
-            if unknown:
-                raise ValueError(f"unknown {section} options: {', '.join(unknown)}")
-            sections[section] = dataclasses.replace(getattr(self, section), **values)
+        unknown = sorted(set(per_section) - set(_SECTIONS))
+        if unknown:
+            raise DataError(f"unknown pipeline config sections: {unknown} (known: {sorted(_SECTIONS)})")
+        sections = {name: _SECTIONS[name].from_config({**getattr(self, name).get_config(), **values})
+                    for name, values in per_section.items()}
         return dataclasses.replace(self, **sections)
 
     @staticmethod

@@ -185,7 +185,7 @@ class FaceTrackerNode(LatestFrameNode):
     # ---------------------------------------------------------------- parameters, model
     def _on_set_parameters(self, params) -> SetParametersResult:
         changes = {p.name: p.value for p in params if p.name in PipelineConfig.keys()}
-        cfg = self.cfg.replace(changes)
+        cfg = self.cfg.with_values(changes)
         if (cfg.detector.backend, cfg.detector.model_path) != (self.cfg.detector.backend, self.cfg.detector.model_path):
             ok, reason = self._swap_model(cfg)
             if not ok:

@@ -129,7 +129,7 @@ class MultiCameraNode(LatestFrameNode):
             names = check_cameras(list(self.p_cameras))
             detector, score = load_configured_detector(self.params)
             # -1 = the model's calibrated threshold: the one in force from now on
-            self.params = self.params.replace({"detector.score_threshold": score})
+            self.params = self.params.with_values({"detector.score_threshold": score})
             self.detector = _SerialDetector(detector)  # one model
         except Exception as exc:  # noqa: BLE001 - stay up, unconfigured, and report it
             self._error = str(exc)
