@@ -11,7 +11,7 @@ Per camera: frames answered (detections received / frames sent, %) and latency (
 header stamp: same clock) median/p95; per configuration: resident memory (sum of the node
 processes' RSS, median over the run) and CPU (processes' user+system time / wall time, % of one core).
 
-    scripts/dev.sh bench bench_multi_camera [--cameras 2] [--fps 30] [--seconds 20] [--backend default]
+    scripts/dev.sh bench bench_multi_camera [--cameras 2] [--fps 30] [--seconds 20] [--detector default]
 
 Writes runs/bench/bench_multi_camera.json and .md. The machine's load average is recorded with
 the results: numbers taken while other jobs run are upper bounds of the latency.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +31,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import stats_ms, table, write  # noqa: E402
+
+from face_tracker_core.cli.options import add_detector_option  # noqa: E402
+from face_tracker_ros.processes import stop_processes  # noqa: E402
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
@@ -128,13 +132,7 @@ def run(mode: str, cams, backend: str, fps: float, seconds: float, warmup: float
     counting.clear()
     cpu_s = sum(_proc_stat(p.pid)[1] for p in procs) - sum(cpu0[1])
     wall = time.monotonic() - cpu0[0] - 1.0
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    stop_processes(procs, signal.SIGTERM)
     ex.shutdown()
     node.destroy_node()
     rclpy.shutdown()
@@ -156,7 +154,7 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=30.0, help="frames per second per camera")
     ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per configuration")
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds streamed before measuring")
-    ap.add_argument("--backend", default="default")
+    add_detector_option(ap, "detector backend of the node processes")
     ap.add_argument("--workers", type=int, default=2, help="multi_camera_node's workers parameter")
     ap.add_argument("--no-annotate", action="store_true", help="publish_annotated false in both configurations")
     ap.add_argument("--configs", nargs="+", default=["multi", "separate"], choices=["multi", "separate"])
@@ -165,11 +163,11 @@ def main() -> int:
     load_before = [round(x, 2) for x in os.getloadavg()]
     rows, procs = [], []
     for mode in args.configs:
-        r, p = run(mode, cams, args.backend, args.fps, args.seconds, args.warmup, not args.no_annotate,
+        r, p = run(mode, cams, args.detector, args.fps, args.seconds, args.warmup, not args.no_annotate,
                    args.workers)
         rows += r
         procs.append(p)
-    md = (f"{args.cameras} cameras x {args.fps:g} fps, 640x480 bgr8, backend {args.backend}, "
+    md = (f"{args.cameras} cameras x {args.fps:g} fps, 640x480 bgr8, detector backend {args.detector}, "
           f"{args.seconds:g} s measured per configuration (load average before: {load_before}, "
           f"after: {[round(x, 2) for x in os.getloadavg()]}, {os.cpu_count()} CPUs)\n\n"
           + table(rows, ["config", "camera", "sent", "answered", "answered_pct", "latency_median_ms",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ROOT, stats_ms, table, write  # noqa: E402
+
+from face_tracker_ros.processes import stop_processes  # noqa: E402
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
@@ -90,16 +91,6 @@ class Probe:
         self.rclpy.shutdown(context=self.context)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def node_run(backend: str, timeout: float) -> Dict[str, object]:
     """One cold start of face_tracker_node (camera already running)."""
     ns = f"/startup_{os.getpid()}_{int(time.time() * 1000) % 100000}"
@@ -124,8 +115,7 @@ def node_run(backend: str, timeout: float) -> Dict[str, object]:
                 "state_at_first_answer": state.current_state.label if state else None,
                 "first_detection_ms": ms(probe.first_face)}
     finally:
-        _stop(proc)
-        _stop(cam)
+        stop_processes([proc, cam], kill_group=True)
         probe.close()
 
 
@@ -158,7 +148,7 @@ def launch_run(install: str, timeout: float) -> Dict[str, object]:
             time.sleep(0.01)
         return {"launch_first_detection_ms": round((probe.first_face - t0) * 1e3, 1) if probe.first_face else None}
     finally:
-        _stop(proc)
+        stop_processes([proc], kill_group=True)
         probe.close()
 
 

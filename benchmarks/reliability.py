@@ -9,7 +9,7 @@ Runs ``face_tracker_node`` as a separate process and drives it from this one:
 * fuzzing: random ``sensor_msgs/Image`` messages (hypothesis: encodings, sizes, steps, data);
 * crashes: the node process must still be alive and processing good frames after each phase.
 
-    scripts/dev.sh bench reliability [--seconds 60] [--backend default]
+    scripts/dev.sh bench reliability [--seconds 60] [--detector default]
 
 Writes runs/bench/reliability.json and .md.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,9 +45,11 @@ from sensor_msgs.msg import Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
+from face_tracker_core.cli.options import add_detector_option  # noqa: E402
 from face_tracker_core.sources import SyntheticCamera  # noqa: E402
 from face_tracker_ros.conversions import bgr_to_image  # noqa: E402
 from face_tracker_ros.params import image_qos  # noqa: E402
+from face_tracker_ros.processes import stop_processes  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -155,14 +158,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0, help="duration of the 120 fps phase")
     ap.add_argument("--short", type=float, default=15.0, help="duration of the 30 and 60 fps phases")
-    ap.add_argument("--backend", default="default")
+    add_detector_option(ap, "detector backend of the node under test")
     ap.add_argument("--fuzz", type=int, default=300)
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="ft_reliability_")
     cascade = os.path.join(tmp, "model.xml")
     shutil.copy(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"), cascade)
-    cmd = ["face_tracker_node", "--ros-args", "-p", f"detector.backend:={args.backend}", "--log-level", "error"]
+    cmd = ["face_tracker_node", "--ros-args", "-p", f"detector.backend:={args.detector}", "--log-level", "error"]
     proc = subprocess.Popen(cmd)
     rclpy.init()
     drv = Driver()
@@ -238,17 +241,13 @@ def main() -> int:
     crashes += proc.poll() is not None
     diag = dict(drv.diag)
 
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_processes([proc], signal.SIGTERM)
     ex.shutdown()
     drv.destroy_node()
     rclpy.shutdown()
     shutil.rmtree(tmp, ignore_errors=True)
 
-    summary = {"backend": args.backend, "load_held": all(r["p95_below_3x_single"] for r in load_rows),
+    summary = {"backend": args.detector, "load_held": all(r["p95_below_3x_single"] for r in load_rows),
                "max_rss_growth_pct": max(r["rss_growth_pct"] for r in load_rows),
                "faults_survived": f"{sum(f['survived'] for f in faults)}/{len(faults)}",
                "bad_inputs_tried": 500 + len(fuzz), "fuzz_survived": fuzz_ok, "crashes": crashes,

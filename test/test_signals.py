@@ -30,6 +30,8 @@ import pytest
 
 from ros_helpers import RosHarness  # noqa: F401,I100 - sets the DDS environment (domain, localhost) first
 
+from face_tracker_ros.processes import stop_processes  # noqa: E402
+
 SEQUENCES = {
     "SIGINT": [(signal.SIGINT, 0)],
     "SIGINT+SIGINT": [(signal.SIGINT, 0), (signal.SIGINT, (5, 50))],
@@ -155,11 +157,7 @@ def camera():
                              "-r", "__node:=signal_test_camera", "-p", "width:=320", "-p", "height:=240"],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     yield proc
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    stop_processes([proc], signal.SIGINT, kill_group=True)
     log.close()
     shutil.rmtree(work, ignore_errors=True)
 
