@@ -3,8 +3,9 @@
 embedder inline (in the frame loop) versus in its own process (``recognition.own_process``).
 
 A 30 fps frame loop runs for ``--seconds`` of wall time: every frame is detected by the shipped
-detector, then ``--faces`` confirmed tracks are passed to a :class:`TrackIdentifier` (gallery of
-one person). Every ``--turnover-s`` seconds all tracks are replaced by new ones (people coming and
+detector, then ``--faces`` confirmed tracks are passed to the tracker node's recognition stage
+(:func:`~face_tracker_core.pipeline_build.build_pipeline`: a :class:`TrackIdentifier` over a gallery
+of one person). Every ``--turnover-s`` seconds all tracks are replaced by new ones (people coming and
 going), so new faces keep needing a vector. The tracks all box the synthetic camera's face (this
 measures cost, not accuracy; no data set needed). Reported per mode: frame time (detect +
 identify) median / p95 / max, frames done out of those due, and the time from a track's birth to
@@ -29,19 +30,25 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from _common import stats_ms, table, write  # noqa: E402
 from face_tracker_core.infer import make_detector  # noqa: E402
-from face_tracker_core.recognition import Gallery, Identifier, TrackIdentifier, make_embedder  # noqa: E402
-from face_tracker_core.recognition.worker import ProcessEmbedder  # noqa: E402
+from face_tracker_core.pipeline_build import build_pipeline  # noqa: E402
+from face_tracker_core.pipeline_config import PipelineConfig  # noqa: E402
+from face_tracker_core.recognition import make_embedder  # noqa: E402
 from face_tracker_core.sources import SyntheticCamera  # noqa: E402
 from face_tracker_core.types import BBox, Track  # noqa: E402
 
 
 def run_mode(mode: str, args, det, cam, reference: np.ndarray, tmp: str) -> dict:
-    worker = ProcessEmbedder(args.embedder) if mode == "own process" else None
-    emb = worker or make_embedder(args.embedder)
+    # the tracker node's recognition stack, built by the same function (tracks are made up here)
+    cfg = PipelineConfig.from_config({
+        "tracking": {"enabled": False},
+        "recognition": {"enabled": True, "embedder": args.embedder, "refresh_s": args.refresh_s,
+                        "own_process": mode == "own process",
+                        "gallery_path": os.path.join(tmp, f"{mode.replace(' ', '_')}.db")}})
+    pipe = build_pipeline(cfg, detector=det)
     try:
-        g = Gallery(os.path.join(tmp, f"{mode.replace(' ', '_')}.db"), model_id=emb.model_id, dim=emb.dim)
+        g, ti = pipe.recognition.gallery, pipe.recognition.per_track
         g.add("eileen", reference)
-        ti = TrackIdentifier(Identifier(emb, g), refresh_s=args.refresh_s, worker=worker)
+        pipe.recognition.identifier.reload()
         period = 1.0 / args.fps
         frame_ms, born, named = [], {}, {}
         t0 = time.monotonic()
@@ -81,8 +88,7 @@ def run_mode(mode: str, args, det, cam, reference: np.ndarray, tmp: str) -> dict
                 "s_to_name_median": round(float(np.median(list(named.values()))), 2) if named else None,
                 "faces_embedded": ti.embed_calls}
     finally:
-        if worker is not None:
-            worker.close()
+        pipe.close()
 
 
 def main() -> int:
