@@ -16,10 +16,6 @@ MAX_FUNCTION_LINES = 80
 
 #: ``"path"`` (module too long) or ``"path::function"`` (function too long) -> what remains.
 ALLOWED = {
-    # embedder trainer (recognition/train.py): data, callbacks and run loop still in one module
-    "face_tracker_core/recognition/train.py": "split data / callbacks / run loop (687 lines)",
-    "face_tracker_core/recognition/train.py::_callbacks": "callbacks built in one function (91 lines)",
-    "face_tracker_core/recognition/train.py::train_embedder": "run loop in one function (87 lines)",
     # detector training (train/): samples vs input pipeline; trainer callbacks
     "face_tracker_core/train/detector_trainer.py::_callbacks": "callbacks built in one function (82 lines)",
 }

@@ -16,7 +16,7 @@ from face_tracker_core.recognition.dataset import list_identities, split_identit
 def tiny_crops(tmp_path_factory):
     """Aligned crops of 6 training people x 4 photos (detected by our detector), 48 px input."""
     from face_tracker_core.recognition.faces import FaceFinder
-    from face_tracker_core.recognition.train import build_crops
+    from face_tracker_core.recognition.embed_data import build_crops
 
     from conftest import shared_path
 
@@ -37,7 +37,7 @@ def tiny_crops(tmp_path_factory):
 
 
 def test_crops_file_round_trip(tiny_crops):
-    from face_tracker_core.recognition.train import center_crop, load_crops
+    from face_tracker_core.recognition.embed_data import center_crop, load_crops
 
     d = load_crops(tiny_crops)
     assert d["images"].shape[1:] == (56, 56, 3) and d["images"].dtype == np.uint8
@@ -49,7 +49,7 @@ def test_triplet_training_lowers_the_loss_on_real_faces(tiny_crops):
     import keras
 
     from face_tracker_core.recognition.facenet import build_facenet
-    from face_tracker_core.recognition.train import augment, load_crops
+    from face_tracker_core.recognition.embed_data import augment, load_crops
     from face_tracker_core.recognition.triplet import triplet_semihard_loss
 
     keras.utils.set_random_seed(0)
@@ -70,6 +70,26 @@ def test_triplet_training_lowers_the_loss_on_real_faces(tiny_crops):
     assert loss_now() < 0.7 * first
 
 
+def test_cli_options_config_file_and_overrides_make_the_typed_config(tmp_path):
+    """Options given on the command line override the config file, ``--set`` overrides both; the run
+    name defaults to the model's."""
+    import argparse
+
+    from face_tracker_core.cli.train_embedder import add_arguments, training_config
+    from face_tracker_core.errors import DataError
+
+    (tmp_path / "e.yaml").write_text("model: siamese\nlr: 0.01\np: 8\nfilters: [8, 16]\n")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--config", str(tmp_path / "e.yaml"), "--p", "16", "--train-splits", "train,identify",
+                              "--set", "dim=64", "lr=0.001", "--runs", str(tmp_path)])
+    cfg = training_config(args, "c.npz")
+    assert (cfg.model, cfg.name, cfg.p, cfg.dim, cfg.lr, cfg.crops) == ("siamese", "siamese", 16, 64, 0.001, "c.npz")
+    assert cfg.filters == (8, 16) and cfg.train_splits == ("train", "identify") and cfg.runs_root == str(tmp_path)
+    with pytest.raises(DataError, match="unknown EmbedderTrainConfig keys"):
+        training_config(parser.parse_args(["--set", "epochs=3"]), "c.npz")
+
+
 @pytest.fixture(scope="module")
 def cli_run(tiny_crops, tmp_path_factory):
     """One tiny training run through the CLI (2 epochs x 2 steps): its run folder. Shared, because
@@ -86,11 +106,13 @@ def cli_run(tiny_crops, tmp_path_factory):
 
 def test_train_cli_writes_run_folder_and_model_loads_back(tiny_crops, cli_run):
     from face_tracker_core.recognition.embedders import make_embedder
-    from face_tracker_core.recognition.train import center_crop, embed_crops, load_crops
+    from face_tracker_core.recognition.embed_data import center_crop, load_crops
+    from face_tracker_core.recognition.embed_metrics import embed_crops
 
     run = cli_run
-    for f in ("config.json", "model.keras", "model.json", "metrics.csv", "loss.png"):
+    for f in ("config.json", "config.yaml", "model.keras", "model.json", "metrics.csv", "loss.png"):
         assert (run / f).is_file(), f
+    assert (run / "tensorboard").is_dir()
     card = json.loads((run / "model.json").read_text())
     assert card["input_size"] == 48 and card["loss"] == "triplet_semihard"
     rows = (run / "metrics.csv").read_text().splitlines()
@@ -112,8 +134,9 @@ def test_fine_tune_from_init_with_weight_averaging(tiny_crops, cli_run, tmp_path
 
     from face_tracker_core.cli.train_embedder import main
     from face_tracker_core.errors import DataError
-    from face_tracker_core.recognition.train import (center_crop, embed_crops, load_crops,
-                                                     pair_separability, selection_score, train_embedder)
+    from face_tracker_core.recognition.embed_data import center_crop, load_crops
+    from face_tracker_core.recognition.embed_metrics import embed_crops, pair_separability, selection_score
+    from face_tracker_core.recognition.embed_trainer import EmbedderTrainConfig, train_embedder
 
     common = ["--model", "facenet", "--crops", tiny_crops, "--runs", str(tmp_path), "--steps-per-epoch", "2",
               "--p", "4", "--k", "3", "--width", "0.25", "--time-budget", "600"]
@@ -143,12 +166,12 @@ def test_fine_tune_from_init_with_weight_averaging(tiny_crops, cli_run, tmp_path
     for bad in (str(tmp_path / "missing.keras"), os.path.join(os.path.dirname(__file__), "..", "face_tracker_core",
                                                                "assets", "embedder_siamese.keras")):
         with pytest.raises(DataError, match=os.path.basename(bad)):
-            train_embedder(tiny_crops, str(tmp_path / "c"), width=0.25, p=4, k=3, max_epochs=1,
-                           steps_per_epoch=1, init=bad)
+            train_embedder(EmbedderTrainConfig(crops=tiny_crops, runs_root=str(tmp_path), name="c", width=0.25, p=4,
+                                               k=3, max_epochs=1, steps_per_epoch=1, init=bad))
     with pytest.raises(ValueError, match="schedule"):
-        train_embedder(tiny_crops, str(tmp_path / "c"), schedule="linear")
+        EmbedderTrainConfig(crops=tiny_crops, schedule="linear")
     with pytest.raises(ValueError, match="warmup"):
-        train_embedder(tiny_crops, str(tmp_path / "c"), warmup=1.0)
+        EmbedderTrainConfig(crops=tiny_crops, warmup=1.0)
 
 
 def test_fold_val_trains_on_the_validation_people_and_keeps_the_last_weights(tiny_crops, tmp_path):
@@ -157,7 +180,7 @@ def test_fold_val_trains_on_the_validation_people_and_keeps_the_last_weights(tin
     import csv
 
     from face_tracker_core.cli.train_embedder import main
-    from face_tracker_core.recognition.train import load_crops
+    from face_tracker_core.recognition.embed_data import load_crops
 
     d = load_crops(tiny_crops)
     n_train, n_val = (len(np.unique(d["label"][d["split"] == s])) for s in ("train", "val"))
@@ -185,7 +208,7 @@ def test_train_splits_add_the_identify_people_never_the_verification_people(tiny
     """--train-splits train,identify trains on the open-set test people too (more identities);
     the verification people can never be trained on, and building crops of them is refused."""
     from face_tracker_core.cli.train_embedder import main
-    from face_tracker_core.recognition.train import train_embedder
+    from face_tracker_core.recognition.embed_trainer import EmbedderTrainConfig, train_embedder
 
     # Re-tag two training people of the tiny crops file as open-set ("identify") people.
     z = dict(np.load(tiny_crops, allow_pickle=False))
@@ -195,15 +218,17 @@ def test_train_splits_add_the_identify_people_never_the_verification_people(tiny
     crops = str(tmp_path / "crops_ident.npz")
     np.savez(crops, **z)
     # No epoch: the test is about which faces are trained on (config.json), not about learning.
-    common = dict(model="facenet", width=0.25, p=4, k=3, max_epochs=0, steps_per_epoch=1, time_budget_s=600)
-    train_embedder(crops, str(tmp_path / "plain"), **common)
-    assert json.loads((tmp_path / "plain" / "config.json").read_text())["train_people"] == len(people) - 2
-    train_embedder(crops, str(tmp_path / "more"), train_splits=["train", "identify"], **common)
-    cfg = json.loads((tmp_path / "more" / "config.json").read_text())
+    common = dict(crops=crops, runs_root=str(tmp_path), model="facenet", width=0.25, p=4, k=3, max_epochs=0,
+                  steps_per_epoch=1, time_budget_s=600)
+    train_embedder(EmbedderTrainConfig(name="plain", **common))
+    runs = tmp_path / "embedder"
+    assert json.loads((runs / "plain" / "config.json").read_text())["train_people"] == len(people) - 2
+    train_embedder(EmbedderTrainConfig(name="more", train_splits=("train", "identify"), **common))
+    cfg = json.loads((runs / "more" / "config.json").read_text())
     assert cfg["train_people"] == len(people) and cfg["train_faces"] == int(np.isin(z["label"], people).sum())
     for bad in (["train", "verify"], ["val"], []):
         with pytest.raises(ValueError, match="train_splits"):
-            train_embedder(crops, str(tmp_path / "bad"), train_splits=bad, **common)
+            EmbedderTrainConfig(name="bad", train_splits=bad, **common)
     with pytest.raises(SystemExit, match="crop-splits"):
         main(["--build-crops-only", "--crops", str(tmp_path / "x.npz"), "--crop-splits", "train,verify"])
 
@@ -213,12 +238,13 @@ def test_learning_rate_follows_the_schedule_within_an_epoch(tiny_crops, tmp_path
     the schedule's starting (near-zero) rate throughout."""
     import csv
 
-    from face_tracker_core.recognition.train import train_embedder
+    from face_tracker_core.recognition.embed_trainer import EmbedderTrainConfig, train_embedder
 
     budget, warmup = 600.0, 0.001
-    train_embedder(tiny_crops, str(tmp_path / "r"), model="facenet", width=0.25, p=4, k=3, max_epochs=1,
-                   steps_per_epoch=3, time_budget_s=budget, lr=1e-3, warmup=warmup)
-    with open(tmp_path / "r" / "metrics.csv") as f:
+    train_embedder(EmbedderTrainConfig(crops=tiny_crops, runs_root=str(tmp_path), name="r", model="facenet",
+                                       width=0.25, p=4, k=3, max_epochs=1, steps_per_epoch=3, time_budget_s=budget,
+                                       lr=1e-3, warmup=warmup))
+    with open(tmp_path / "embedder" / "r" / "metrics.csv") as f:
         (row,) = list(csv.DictReader(f))
     # The epoch outlasts the 0.6 s warm-up (3 steps, the first one traces the graph), so its last
     # step runs at the full rate (cosine barely started), not at the floor (1e-6) of the epoch's start.
@@ -238,7 +264,7 @@ def test_siamese_training_runs(tiny_crops, tmp_path):
 
 
 def test_random_erasing_occludes_part_of_the_view():
-    from face_tracker_core.recognition.train import augment
+    from face_tracker_core.recognition.embed_data import augment
 
     flat = np.full((128, 128, 3), 120, np.uint8)
     for seed in range(20):

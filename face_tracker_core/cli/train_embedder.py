@@ -3,7 +3,8 @@
 
 Only the ``train`` people of the deterministic identity split (see
 :mod:`face_tracker_core.recognition.dataset`) are trained on; ``val`` people are watched after
-every epoch; ``verify``/``identify`` people are never touched. Writes ``runs/embedder/<name>/``.
+every epoch; ``verify``/``identify`` people are never touched. Writes ``runs/embedder/<name>/``
+(see :mod:`face_tracker_core.recognition.embed_trainer`).
 
 Also runnable without the rest of the CLI (e.g. on a GPU machine that only has Keras + JAX):
 ``python -m face_tracker_core.cli.train_embedder --crops faces.npz ...``.
@@ -23,7 +24,11 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", choices=("facenet", "siamese"), default="facenet")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="YAML/JSON training config (EmbedderTrainConfig keys); the options below override it")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override any config value last, e.g. dim=64 flip=false")
+    p.add_argument("--model", choices=("facenet", "siamese"), default=None, help="default facenet")
     p.add_argument("--data", default=os.path.join("..", "shared", "data", "identity", "celeba"),
                    help="folder with one sub-folder of photos per person")
     p.add_argument("--crops", default=None,
@@ -73,16 +78,44 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_cli_arguments(p)
 
 
+#: CLI option -> config key, for the options that are training settings (None: keep the config's).
+_OPTIONS = {"model": "model", "time_budget": "time_budget_s", "max_epochs": "max_epochs",
+            "steps_per_epoch": "steps_per_epoch", "p": "p", "k": "k", "lr": "lr", "width": "width",
+            "margin": "margin", "seed": "seed", "dropout": "dropout", "weight_decay": "weight_decay",
+            "erase": "erase", "init": "init", "schedule": "schedule", "warmup": "warmup",
+            "swa_start": "swa_start"}
+
+
+def training_config(args: argparse.Namespace, crops: str):
+    """The :class:`~face_tracker_core.recognition.embed_trainer.EmbedderTrainConfig` of the options:
+    ``--config`` file, then the options given, then ``--set`` overrides."""
+    from ..engine.config import apply_overrides, load_config_file
+    from ..recognition.embed_trainer import EmbedderTrainConfig
+
+    d = load_config_file(args.config) if args.config else {}
+    d.update({key: getattr(args, opt) for opt, key in _OPTIONS.items() if getattr(args, opt) is not None})
+    d.update(crops=crops, runs_root=args.runs)
+    if args.name:
+        d["name"] = args.name  # else the config's, or the model's name
+    if args.fold_val:
+        d["fold_val"] = True
+    if args.train_splits:
+        d["train_splits"] = args.train_splits.split(",")
+    if args.filters:
+        d["filters"] = [int(f) for f in args.filters.split(",")]
+    return EmbedderTrainConfig.from_config(apply_overrides(d, args.set))
+
+
 def run(args: argparse.Namespace) -> int:
     from ..engine import distributed
 
     dist = distributed.from_args(args)
     distributed.prepare_process(dist)  # the backend is chosen before anything imports Keras
     from ..recognition.dataset import default_cache_dir
-    from ..recognition.train import CROP_SPLITS, build_crops, train_embedder
+    from ..recognition.embed_data import CROP_SPLITS, build_crops
 
     if args.finalize:
-        from ..recognition.train import finalize_run
+        from ..recognition.embed_model import finalize_run
 
         res = finalize_run(args.finalize)
         print(f"{args.finalize}: {res}")
@@ -98,17 +131,12 @@ def run(args: argparse.Namespace) -> int:
                     padding=args.padding, store_size=args.input_size + 2 * (args.input_size // 14))
         if args.build_crops_only:
             return 0
-    run_dir = os.path.join(args.runs, "embedder", args.name or args.model)
-    res = train_embedder(crops, run_dir, dist, model=args.model, time_budget_s=args.time_budget,
-                         max_epochs=args.max_epochs, steps_per_epoch=args.steps_per_epoch, p=args.p,
-                         k=args.k, lr=args.lr, width=args.width, margin=args.margin, seed=args.seed,
-                         dropout=args.dropout, weight_decay=args.weight_decay, erase=args.erase,
-                         init=args.init, schedule=args.schedule, warmup=args.warmup, swa_start=args.swa_start,
-                         fold_val=args.fold_val or None,
-                         train_splits=args.train_splits.split(",") if args.train_splits else None,
-                         filters=[int(f) for f in args.filters.split(",")] if args.filters else None)
-    print(f"{args.model}: {res}")
-    return _ship(args, res)
+    from ..recognition.embed_trainer import train_embedder
+
+    cfg = training_config(args, crops)
+    res = train_embedder(cfg, dist)
+    print(f"{cfg.model}: {res}")
+    return _ship(args, res) if isinstance(res, dict) else 0  # other hosts than 0 get the run folder
 
 
 def _ship(args: argparse.Namespace, res: dict) -> int:
