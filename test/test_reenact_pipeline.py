@@ -148,3 +148,19 @@ def test_pix2pix_l1_decreases_on_a_fixed_batch():
     y = np.clip(ramp + 0.2 * x, 0, 255).astype(np.uint8).transpose(0, 2, 1, 3)
     hist = m.fit(x, y, batch_size=4, epochs=20, verbose=0).history["g_l1"]
     assert hist[-1] < 0.6 * hist[0], hist
+
+
+def test_train_cli_reads_config_options_and_overrides(tmp_path, pairs):
+    """``reenact train``: ``--config`` file, then the options given, then ``--set`` (the options not given
+    keep the file's values), like the other ``train`` commands."""
+    from face_tracker_core.cli.main import main
+
+    out, _ = pairs
+    cfg = tmp_path / "p2p.yaml"
+    cfg.write_text("base_filters: 8\nmax_filters: 16\nd_base_filters: 8\nd_max_filters: 16\nbatch_size: 4\n"
+                   "epochs: 5\nlimit: 4\njit_compile: false\neval_every: 50\nsample_every: 50\nverbose: 0\n")
+    assert main(["reenact", "train", "--data", out, "--config", str(cfg), "--runs", str(tmp_path / "runs"),
+                 "--name", "cli", "--epochs", "1", "--set", "dropout=0.25"]) == 0
+    with open(tmp_path / "runs" / "reenact" / "cli" / "config.json") as f:
+        resolved = json.load(f)
+    assert (resolved["epochs"], resolved["base_filters"], resolved["dropout"], resolved["limit"]) == (1, 8, 0.25, 4)
