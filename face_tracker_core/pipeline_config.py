@@ -17,7 +17,7 @@ import dataclasses
 import os
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .engine.config import DataclassConfig
+from .dataclass_config import DataclassConfig
 from .errors import DataError, ModelLoadError
 
 

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import Tuple
 
-from ..engine.config import DataclassConfig
+from ..dataclass_config import DataclassConfig
 
 
 @dataclasses.dataclass(frozen=True)

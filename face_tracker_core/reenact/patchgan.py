@@ -12,7 +12,7 @@ import dataclasses
 
 import keras
 
-from ..engine.config import DataclassConfig
+from ..dataclass_config import DataclassConfig
 
 
 @dataclasses.dataclass(frozen=True)

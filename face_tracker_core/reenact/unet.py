@@ -18,7 +18,7 @@ import math
 
 import keras
 
-from ..engine.config import DataclassConfig
+from ..dataclass_config import DataclassConfig
 
 
 @dataclasses.dataclass(frozen=True)
