@@ -84,6 +84,8 @@ def test_trainer_writes_the_run_folder(tmp_path):
 
     resolved = json.load(open(os.path.join(path, "config.json")))
     assert resolved["hidden"] == [4] and resolved["keras_backend"] and resolved["distributed"] is None
+    # config.yaml is a config file again: the same run from it (the JSON also records backend and layout)
+    assert LineConfig.from_file(os.path.join(path, "config.yaml")) == cfg
     assert not os.path.isdir(os.path.join(path, "backup"))  # a finished run leaves no resume state
 
 

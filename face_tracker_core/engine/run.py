@@ -2,7 +2,8 @@
 
 Layout, the same for every model family::
 
-    config.json, config.yaml     every resolved setting (typed config + what was derived from it)
+    config.yaml                  the typed config, resolved (a config file again: --config)
+    config.json                  the same plus what the run derived (backend, device layout, data)
     metrics.csv                  one row per epoch (train and ``val_`` columns, learning rate)
     best.keras / last.keras      weights (family-specific extra files beside them)
     backup/                      resume state: the same command resumes a stopped or killed run
@@ -75,14 +76,18 @@ class Run:
 
     # -- files -------------------------------------------------------------------------------------
 
-    def write_config(self, config: Mapping[str, Any]) -> str:
-        """``config.json`` and ``config.yaml`` with every resolved value; returns the JSON path."""
+    def write_config(self, config: Mapping[str, Any], fields: Optional[Sequence[str]] = None) -> str:
+        """``config.json`` with every resolved value and ``config.yaml`` with the config's own ``fields``
+        (all keys when None): the YAML is a config file again (``--config runs/…/config.yaml``), the
+        JSON also records what the run derived (backend, device layout, data sizes). Returns the JSON path.
+        """
         plain = _json_ready(dict(config))
         path = self.write_json("config.json", plain)
         import yaml
 
+        own = plain if fields is None else {k: v for k, v in plain.items() if k in set(fields)}
         with open(self.file("config.yaml"), "w", encoding="utf-8") as fh:
-            yaml.safe_dump(plain, fh, sort_keys=True)
+            yaml.safe_dump(own, fh, sort_keys=True)
         return path
 
     def write_json(self, name: str, obj: Any) -> str:

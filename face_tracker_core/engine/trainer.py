@@ -25,6 +25,7 @@ with :meth:`~.run.Run.log_epoch`; progress bars come from :func:`progress`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any, Dict, List, Optional
@@ -93,6 +94,12 @@ class Trainer:
         d["distributed"] = self.topo.describe() if self.topo.active else None
         return d
 
+    def write_config(self) -> None:
+        """``config.yaml`` (the config's own fields, resolved) and ``config.json`` (all of
+        :meth:`resolved_config`) on the chief; families that derive more in :meth:`setup` call it again."""
+        if self.is_chief:
+            self.run.write_config(self.resolved_config(), fields=[f.name for f in dataclasses.fields(self.cfg)])
+
     def seed(self) -> None:
         """Seed Python, NumPy and the Keras backend from ``cfg.seed`` (when the config has one)."""
         seed = getattr(self.cfg, "seed", None)
@@ -157,8 +164,7 @@ class Trainer:
     def train(self) -> Any:
         """Run folder, resolved config, seed, setup, fit, finish; returns :meth:`finish`'s result."""
         self.run = self.make_run()
-        if self.is_chief:
-            self.run.write_config(self.resolved_config())
+        self.write_config()
         self.seed()
         t0 = time.time()
         try:

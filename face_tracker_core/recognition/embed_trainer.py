@@ -187,7 +187,7 @@ class EmbedderTrainer(Trainer):
                            train_faces=int(len(y_tr)), val_people=int(len(np.unique(self.val_y))),
                            val_faces=int(len(self.val_y)))
         if self.is_chief:  # again, now with the crops' sizes and the people
-            self.run.write_config(self.resolved_config())
+            self.write_config()
         self.net, self.model, loss = build_embedder(cfg)
         if cfg.init:
             from .embed_model import load_init_weights

@@ -208,7 +208,7 @@ class Pix2PixTrainer(Trainer):
         self.derived = {"data": os.path.abspath(self.data_dir), "model": model.get_config(),
                         "pairs_train": len(train_set), "pairs_test": int((data.split == 1).sum()),
                         "initial_epoch": self.initial_epoch}
-        self.run.write_config(self.resolved_config())
+        self.write_config()
         self.gen_meta = generator_meta(data.meta, {"generator": model.generator_config.get_config(),
                                                    "discriminator": model.discriminator_config.get_config(),
                                                    "l1_weight": model.l1_weight})
