@@ -47,41 +47,42 @@ class AttributeTrainConfig(TrainingConfig):
     are the peaks of cosine decays; ``*_frac`` are fractions of the photos (hash split).
     """
 
-    name: str = "celeba"
-    attr_file: str = os.path.join(_CELEBA, "list_attr_celeba.txt")
-    images_dir: str = os.path.join(_CELEBA, "images")
-    bbox_file: Optional[str] = None
-    partition_file: Optional[str] = None
-    cache_root: str = os.path.join("runs", "cache", "attributes")
+    # Fields in alphabetical order, as config.yaml lists them; the docstring groups them by role.
     arch: str = "resnet"
-    size: int = 64
-    margin: float = 0.4
+    attr_file: str = os.path.join(_CELEBA, "list_attr_celeba.txt")
+    balanced_bce: bool = False
+    batch_size: int = 32
+    bbox_file: Optional[str] = None
+    cache_root: str = os.path.join("runs", "cache", "attributes")
     color: str = "rgb"
     detector: str = "default"
+    dropout: float = 0.3
+    epochs: int = 60
+    extra: Dict = field(default_factory=dict)
     fallback: str = "dlib_hog"
+    finetune_lr: float = 3e-4
+    head_epochs: int = 8
+    hidden: int = 256
+    images_dir: str = os.path.join(_CELEBA, "images")
+    init_base: Optional[str] = None
+    lr: float = 1e-3
+    margin: float = 0.4
+    max_photos: Optional[int] = None
+    name: str = "celeba"
+    partition_file: Optional[str] = None
+    people_salt: str = "people-v1"
+    pretrain_embed_weight: float = 1.0
+    pretrain_epochs: int = 40
+    pretrain_extra_detectors: List[str] = field(default_factory=list)
+    pretrain_holdout: float = 0.35
+    pretrain_identity: Optional[str] = None
+    pretrain_lr: float = 2e-3
+    pretrain_teacher: Optional[str] = None
+    seed: int = 0
+    size: int = 64
+    split_salt: str = "celeba-attr-v1"
     test_frac: float = 0.2
     val_frac: float = 0.15
-    split_salt: str = "celeba-attr-v1"
-    batch_size: int = 32
-    epochs: int = 60
-    head_epochs: int = 8
-    lr: float = 1e-3
-    finetune_lr: float = 3e-4
-    balanced_bce: bool = False
-    hidden: int = 256
-    dropout: float = 0.3
-    seed: int = 0
-    pretrain_identity: Optional[str] = None
-    pretrain_teacher: Optional[str] = None
-    pretrain_holdout: float = 0.35
-    pretrain_epochs: int = 40
-    pretrain_lr: float = 2e-3
-    pretrain_embed_weight: float = 1.0
-    pretrain_extra_detectors: List[str] = field(default_factory=list)
-    people_salt: str = "people-v1"
-    max_photos: Optional[int] = None
-    init_base: Optional[str] = None
-    extra: Dict = field(default_factory=dict)
 
 
 def _cropper(cfg: AttributeTrainConfig) -> FaceCropper:

@@ -42,25 +42,26 @@ class TransferTrainConfig(TrainingConfig):
         pooling / solver / copies / l2: head options; None: :data:`.transfer_head.DEFAULT_HEAD`.
     """
 
-    name: str = "transfer"
+    # Fields in alphabetical order, as config.yaml lists them; the docstring groups them by role.
     base: Optional[str] = None
-    identity_root: Optional[str] = None
-    targets: int = 5
-    min_photos: int = 12
-    positives: Optional[str] = None
-    negatives: Optional[str] = None
-    unseen: Optional[str] = None
     cache_root: str = os.path.join("runs", "cache", "attributes")
+    copies: Optional[int] = None
     detector: str = "default"
     epochs: int = 30
-    lr: float = 0.05
-    unfreeze_top_epochs: int = 0
-    normalize: bool = True
-    seed: int = 0
-    pooling: Optional[str] = None
-    solver: Optional[str] = None
-    copies: Optional[int] = None
+    identity_root: Optional[str] = None
     l2: Optional[float] = None
+    lr: float = 0.05
+    min_photos: int = 12
+    name: str = "transfer"
+    negatives: Optional[str] = None
+    normalize: bool = True
+    pooling: Optional[str] = None
+    positives: Optional[str] = None
+    seed: int = 0
+    solver: Optional[str] = None
+    targets: int = 5
+    unfreeze_top_epochs: int = 0
+    unseen: Optional[str] = None
 
     def head(self) -> dict:
         """The head options that are set (the rest come from ``DEFAULT_HEAD``)."""

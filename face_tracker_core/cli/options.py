@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Optional
 
 from ..imaging import read_image
 from ..infer import available_backends, make_detector
@@ -67,3 +68,33 @@ def read_and_detect(det, path: str, logger: logging.Logger = log):
         logger.error("%s", exc)
         return None
     return img, det.detect(img)
+
+
+def add_config_arguments(p: argparse.ArgumentParser, config: str, example: str) -> None:
+    """``--config FILE`` and ``--set KEY=VALUE`` of a training command (read by :func:`config_from_args`).
+
+    Args:
+        p: the command's parser.
+        config: name of the typed config class (shown in the help).
+        example: a ``--set`` example for the help.
+    """
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help=f"YAML/JSON training config ({config} keys; a run's config.yaml too); "
+                        "the options below override it")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help=f"override any config value last, e.g. {example}")
+
+
+def config_from_args(config_cls, args: argparse.Namespace, options: dict, values: Optional[dict] = None):
+    """A training config from a command line: the ``--config`` file, then the options given (None: not
+    given, so the file's value or the default stays), then the ``--set`` overrides.
+
+    Args:
+        config_cls: a :class:`~face_tracker_core.engine.config.TrainingConfig` subclass.
+        args: parsed arguments with ``config`` and ``set`` (:func:`add_config_arguments`).
+        options: argparse destination -> config key, for the options that are settings.
+        values: further config key -> value pairs the command derived from its options.
+    """
+    given = {key: getattr(args, dest) for dest, key in options.items()}
+    given.update(values or {})
+    return config_cls.from_options(args.config, given, args.set)

@@ -31,9 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     d = Pix2PixTrainConfig().get_config()
     p.add_argument("--data", required=True, help="folder from 'face-tracker reenact prepare'")
-    p.add_argument("--config", default=None, metavar="FILE", help="YAML/JSON Pix2PixTrainConfig")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override any config value after the options, e.g. dropout=0.3")
+    from .options import add_config_arguments
+
+    add_config_arguments(p, "Pix2PixTrainConfig", "dropout=0.3")
     for flag, (key, typ, text) in _OPTIONS.items():
         p.add_argument(flag, type=typ, default=None, dest=key, help=f"{text} (default: {d[key]})")
     p.add_argument("--no-resume", action="store_true", help="start over even if the run has a checkpoint")
@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..reenact.training import Pix2PixTrainConfig, Pix2PixTrainer
 
-    options = {key: getattr(args, key) for key, _, _ in _OPTIONS.values()}
-    cfg = Pix2PixTrainConfig.from_options(args.config, options, args.set)
+    from .options import config_from_args
+
+    cfg = config_from_args(Pix2PixTrainConfig, args, {key: key for key, _, _ in _OPTIONS.values()})
     print(Pix2PixTrainer(cfg, args.data, resume=not args.no_resume).train())
     return 0

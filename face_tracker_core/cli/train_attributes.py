@@ -1,8 +1,7 @@
 """``face-tracker train attributes``: CelebA 40-attribute model (crop cache, run folder, baseline table).
 
-Settings come from an optional ``--config`` file (``AttributeTrainConfig`` keys, YAML/JSON), then the
-options given, then ``--set KEY=VALUE``; anything left unset keeps :class:`AttributeTrainConfig`'s
-default (shown in brackets in the help).
+Settings: :func:`~face_tracker_core.cli.options.config_from_args` (options left unset keep
+:class:`AttributeTrainConfig`'s default, shown in brackets in the help).
 """
 
 from __future__ import annotations
@@ -40,10 +39,9 @@ def _arch(value: str) -> str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = os.path.join("..", "shared", "data", "attributes", "celeba")
-    p.add_argument("--config", default=None, metavar="FILE",
-                   help="YAML/JSON training config (AttributeTrainConfig keys); the options below override it")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override any config value last, e.g. epochs=20 pretrain_extra_detectors=[default]")
+    from .options import add_config_arguments
+
+    add_config_arguments(p, "AttributeTrainConfig", "epochs=20 pretrain_extra_detectors=[default]")
     p.add_argument("--attr-file", help="list_attr_celeba.txt (official format: count, names, rows of -1/1) or its "
                                        f"CSV variant [{os.path.join(d, 'list_attr_celeba.txt')}]")
     p.add_argument("--images", help=f"folder of the photos named in --attr-file [{os.path.join(d, 'images')}]")
@@ -96,12 +94,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def training_config(args: argparse.Namespace):
-    """The :class:`~face_tracker_core.attributes.training.AttributeTrainConfig` of the options:
-    ``--config`` file, then the options given, then ``--set`` overrides."""
+    """The :class:`~face_tracker_core.attributes.training.AttributeTrainConfig` of a command line."""
     from ..attributes.training import AttributeTrainConfig
+    from .options import config_from_args
 
-    options = {key: getattr(args, opt) for opt, key in _OPTIONS.items()}
-    return AttributeTrainConfig.from_options(args.config, options, args.set)
+    return config_from_args(AttributeTrainConfig, args, _OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:

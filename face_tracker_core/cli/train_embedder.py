@@ -24,10 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None, metavar="FILE",
-                   help="YAML/JSON training config (EmbedderTrainConfig keys); the options below override it")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override any config value last, e.g. dim=64 flip=false")
+    from .options import add_config_arguments
+
+    add_config_arguments(p, "EmbedderTrainConfig", "dim=64 flip=false")
     p.add_argument("--model", choices=("facenet", "siamese"), default=None, help="default facenet")
     p.add_argument("--data", default=os.path.join("..", "shared", "data", "identity", "celeba"),
                    help="folder with one sub-folder of photos per person")
@@ -89,21 +88,15 @@ _OPTIONS = {"model": "model", "time_budget": "time_budget_s", "max_epochs": "max
 def training_config(args: argparse.Namespace, crops: str):
     """The :class:`~face_tracker_core.recognition.embed_trainer.EmbedderTrainConfig` of the options:
     ``--config`` file, then the options given, then ``--set`` overrides."""
-    from ..engine.config import apply_overrides, load_config_file
     from ..recognition.embed_trainer import EmbedderTrainConfig
+    from .options import config_from_args
 
-    d = load_config_file(args.config) if args.config else {}
-    d.update({key: getattr(args, opt) for opt, key in _OPTIONS.items() if getattr(args, opt) is not None})
-    d.update(crops=crops, runs_root=args.runs)
-    if args.name:
-        d["name"] = args.name  # else the config's, or the model's name
-    if args.fold_val:
-        d["fold_val"] = True
-    if args.train_splits:
-        d["train_splits"] = args.train_splits.split(",")
-    if args.filters:
-        d["filters"] = [int(f) for f in args.filters.split(",")]
-    return EmbedderTrainConfig.from_config(apply_overrides(d, args.set))
+    derived = {"crops": crops, "runs_root": args.runs,
+               "name": args.name or None,  # else the config's, or the model's name
+               "fold_val": True if args.fold_val else None,
+               "train_splits": args.train_splits.split(",") if args.train_splits else None,
+               "filters": [int(f) for f in args.filters.split(",")] if args.filters else None}
+    return config_from_args(EmbedderTrainConfig, args, _OPTIONS, derived)
 
 
 def run(args: argparse.Namespace) -> int:

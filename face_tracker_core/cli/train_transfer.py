@@ -1,8 +1,7 @@
 """``face-tracker train transfer``: "is it person X" on a frozen attribute conv base + one sigmoid neuron.
 
-Settings come from an optional ``--config`` file (``TransferTrainConfig`` keys, YAML/JSON), then the
-options given, then ``--set KEY=VALUE``; anything left unset keeps :class:`TransferTrainConfig`'s
-default (shown in brackets in the help).
+Settings: :func:`~face_tracker_core.cli.options.config_from_args`; unset options keep the defaults
+of :class:`~face_tracker_core.attributes.transfer_trainer.TransferTrainConfig` (in brackets in the help).
 """
 
 from __future__ import annotations
@@ -25,10 +24,9 @@ _OPTIONS = {"base": "base", "positives": "positives", "negatives": "negatives", 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None, metavar="FILE",
-                   help="YAML/JSON config (TransferTrainConfig keys); the options below override it")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override any config value last, e.g. copies=8 normalize=false")
+    from .options import add_config_arguments
+
+    add_config_arguments(p, "TransferTrainConfig", "copies=8 normalize=false")
     p.add_argument("--base", help="attribute model .keras whose conv base is reused [the shipped one]")
     g = p.add_argument_group("one person (folders)")
     g.add_argument("--positives", help="folder of the target person's photos (any OpenCV format)")
@@ -61,13 +59,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def training_config(args: argparse.Namespace):
-    """The :class:`~face_tracker_core.attributes.transfer_trainer.TransferTrainConfig` of the options:
-    ``--config`` file, then the options given, then ``--set`` overrides."""
+    """The :class:`~face_tracker_core.attributes.transfer_trainer.TransferTrainConfig` of a command line
+    (``--no-normalize`` sets ``normalize: false``)."""
     from ..attributes.transfer_trainer import TransferTrainConfig
+    from .options import config_from_args
 
-    options = {key: getattr(args, opt) for opt, key in _OPTIONS.items()}
-    options["normalize"] = False if args.no_normalize else None
-    return TransferTrainConfig.from_options(args.config, options, args.set)
+    return config_from_args(TransferTrainConfig, args, _OPTIONS, {"normalize": False if args.no_normalize else None})
 
 
 def run(args: argparse.Namespace) -> int:

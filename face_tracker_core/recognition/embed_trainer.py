@@ -70,33 +70,34 @@ class EmbedderTrainConfig(TrainingConfig):
             the open-set identification test is no longer held out for this model).
     """
 
-    name: str = ""
+    # Fields in alphabetical order, as config.yaml lists them; the docstring groups them by role.
     crops: str = ""
-    model: str = "facenet"
-    input_size: int = 112
-    padding: float = 0.2
-    store_size: int = 128
     dim: int = 128
-    width: float = 1.0
-    filters: Tuple[int, ...] = (32, 64, 128, 256)
     dropout: float = 0.2
-    p: int = 64
-    k: int = 4
-    margin: float = 0.2
-    lr: float = 2e-3
-    weight_decay: float = 5e-4
-    warmup: float = 0.05
-    time_budget_s: float = 180.0
-    max_epochs: int = 1000
-    steps_per_epoch: int = 50
-    seed: int = 0
-    flip: bool = True
     erase: float = 0.0
-    init: Optional[str] = None
-    schedule: str = "cosine"
-    swa_start: int = -1
+    filters: Tuple[int, ...] = (32, 64, 128, 256)
+    flip: bool = True
     fold_val: bool = False
+    init: Optional[str] = None
+    input_size: int = 112
+    k: int = 4
+    lr: float = 2e-3
+    margin: float = 0.2
+    max_epochs: int = 1000
+    model: str = "facenet"
+    name: str = ""
+    p: int = 64
+    padding: float = 0.2
+    schedule: str = "cosine"
+    seed: int = 0
+    steps_per_epoch: int = 50
+    store_size: int = 128
+    swa_start: int = -1
+    time_budget_s: float = 180.0
     train_splits: Tuple[str, ...] = ("train",)
+    warmup: float = 0.05
+    weight_decay: float = 5e-4
+    width: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.name:

@@ -65,25 +65,26 @@ class Pix2PixTrainConfig(TrainingConfig):
         verbose: Keras progress verbosity.
     """
 
-    name: str = "pix2pix"
+    # Fields in alphabetical order, as config.yaml lists them; the docstring groups them by role.
     base_filters: int = 16
-    max_filters: int = 96
+    batch_size: int = 8
+    beta_1: float = 0.5
+    ckpt_every: int = 10
     d_base_filters: int = 64
     d_max_filters: int = 512
     dropout: float = 0.5
-    l1_weight: float = 100.0
-    learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    batch_size: int = 8
     epochs: int = 200
-    max_minutes: Optional[float] = None
-    ckpt_every: int = 10
-    sample_every: int = 5
     eval_every: int = 10
     eval_frames: int = 64
-    limit: Optional[int] = None
-    seed: int = 0
     jit_compile: Union[bool, str] = "auto"
+    l1_weight: float = 100.0
+    learning_rate: float = 2e-4
+    limit: Optional[int] = None
+    max_filters: int = 96
+    max_minutes: Optional[float] = None
+    name: str = "pix2pix"
+    sample_every: int = 5
+    seed: int = 0
     verbose: int = 2
 
 

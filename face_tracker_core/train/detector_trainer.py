@@ -74,33 +74,34 @@ class DetectorTrainConfig(TrainingConfig):
         verbose: Keras progress (1 = bars, 2 = one line per epoch).
     """
 
-    name: str = "detector"
-    runs_root: str = "runs"
-    data_root: str = os.path.join("..", "shared", "data", "detection")
-    sets: Tuple[str, ...] = ("facemask", "celeba_one_face", "noface")
-    packed_index: Optional[str] = None
-    set_weights: Dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_SET_WEIGHTS))
-    model: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Fields in alphabetical order, as config.yaml lists them; the docstring groups them by role.
     augment: Dict[str, Any] = dataclasses.field(default_factory=dict)
     batch_size: int = 32
-    steps_per_epoch: int = 100
-    epochs: int = 60
-    lr: float = 2e-3
-    weight_decay: float = 0.05
     clipnorm: float = 5.0
-    warmup_epochs: float = 2.0
-    patience: int = 20
-    seed: int = 0
-    workers: int = 0
-    prefetch: Optional[int] = None
-    max_minutes: Optional[float] = None
-    stop_epoch: Optional[int] = None
-    max_images: Optional[int] = None
+    data_root: str = os.path.join("..", "shared", "data", "detection")
+    epochs: int = 60
     init_weights: Optional[str] = None
-    tensorboard: bool = True
     jit_compile: Any = "auto"
+    lr: float = 2e-3
+    max_images: Optional[int] = None
+    max_minutes: Optional[float] = None
+    model: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    name: str = "detector"
+    packed_index: Optional[str] = None
+    patience: int = 20
+    prefetch: Optional[int] = None
     run_eagerly: bool = False
+    runs_root: str = "runs"
+    seed: int = 0
+    set_weights: Dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_SET_WEIGHTS))
+    sets: Tuple[str, ...] = ("facemask", "celeba_one_face", "noface")
+    steps_per_epoch: int = 100
+    stop_epoch: Optional[int] = None
+    tensorboard: bool = True
     verbose: int = 1
+    warmup_epochs: float = 2.0
+    weight_decay: float = 0.05
+    workers: int = 0
 
     def model_config(self):
         from ..models.face_detector import DetectorConfig
