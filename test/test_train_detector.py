@@ -229,17 +229,21 @@ def test_batch_stream_gives_a_clear_error_instead_of_hanging(shared_data):
 
 @pytest.mark.slow
 def test_longer_training_learns_faces(tmp_path, shared_data):
-    from face_tracker_core.train.detector_trainer import DetectorTrainConfig, train_detector
+    """From scratch, 1,200 steps at 192 px (about 5 min on 2 cores): the model finds faces on held-out
+    photos. Measured: validation AP@0.5 of the face sets 0.28 and CelebA recall@0.4 0.81 at the end
+    (0.1 is passed after ~9 epochs; 240 steps are too few to learn anything)."""
     from face_tracker_core.engine.plots import read_metrics
+    from face_tracker_core.train.detector_trainer import DetectorTrainConfig, train_detector
 
     root = os.path.dirname(shared_data("detection", "facemask"))
-    cfg = DetectorTrainConfig(name="slow", runs_root=str(tmp_path), data_root=root, model={"input_size": 256},
-                      augment={"size": 256}, batch_size=16, steps_per_epoch=40, epochs=6, workers=1,
-                      tensorboard=False, verbose=0)
+    cfg = DetectorTrainConfig(name="slow", runs_root=str(tmp_path), data_root=root, model={"input_size": 192},
+                              augment={"size": 192}, batch_size=16, steps_per_epoch=40, epochs=30, lr=3e-3,
+                              warmup_epochs=1, workers=1, tensorboard=False, verbose=0)
     run_dir = train_detector(cfg)
     m = read_metrics(os.path.join(run_dir, "metrics.csv"))
     # faces found at all (the selection metric, val_ap50, also charges every box on a no-face scene)
-    assert max(m["val_ap50_faces"]) > 0.1
+    assert max(m["val_ap50_faces"]) > 0.2, m["val_ap50_faces"]
+    assert max(m["val_recall40"]) >= 0.6, m["val_recall40"]
 
 
 def test_time_boxed_run_resumes_at_its_next_epoch(tmp_path, shared_data):
