@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import ModelLoadError
+from ..tflite_runtime import tflite_interpreter
 from ..types import BBox, Detection
 from .base import FaceDetector, register_backend
 
@@ -113,46 +114,12 @@ class _SavedModelRuntime(_Runtime):
         return out["boxes"].numpy(), out["scores"].numpy()
 
 
-_FALLBACK_LOGGED = False
-
-
-def _tflite_interpreter(path: str, num_threads: int):
-    """A TFLite interpreter: LiteRT (``ai_edge_litert``) when installed, else ``tf.lite``.
-
-    LiteRT runs the file without TensorFlow, which takes seconds to import; the fallback is said
-    once per process. The file is passed as bytes on purpose: only that path runs the flatbuffer
-    verifier, while ``model_path=`` memory-maps the file unverified and a truncated model crashes
-    the process.
-
-    Returns:
-        ``(interpreter, runtime name)`` with the name ``"litert"`` or ``"tf.lite"``.
-    """
-    global _FALLBACK_LOGGED
-    try:
-        with open(path, "rb") as fh:
-            content = fh.read()
-    except OSError as exc:
-        raise ModelLoadError(f"{path}: cannot read model file ({exc})") from exc
-    try:
-        from ai_edge_litert.interpreter import Interpreter  # type: ignore
-        runtime = "litert"
-    except ImportError:
-        if not _FALLBACK_LOGGED:
-            log.warning("LiteRT (pip install ai-edge-litert) is not installed: running %s with TensorFlow's "
-                        "tf.lite, which takes seconds to import", os.path.basename(path))
-            _FALLBACK_LOGGED = True
-        import tensorflow as tf
-
-        Interpreter, runtime = tf.lite.Interpreter, "tf.lite"
-    return Interpreter(model_content=content, num_threads=num_threads), runtime
-
-
 class _TFLiteRuntime(_Runtime):
     kind = "tflite"
 
     def __init__(self, path: str, num_threads: int):
         try:
-            self.it, self.runtime = _tflite_interpreter(path, num_threads)
+            self.it, self.runtime = tflite_interpreter(path, num_threads)
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{path}: not a valid TFLite model (truncated or corrupt: {exc})") from exc
         inp = self.it.get_input_details()

@@ -122,12 +122,10 @@ class Generator:
             self._run = lambda x: keras.ops.convert_to_numpy(model(x, training=False))
 
     def _load_tflite(self, path: str, num_threads: int) -> None:
+        from ..tflite_runtime import tflite_interpreter
+
         try:
-            from tensorflow import lite as tflite
-        except ImportError as exc:  # pragma: no cover - TF is a project dependency
-            raise ModelLoadError(f"{path}: TFLite models need TensorFlow ({exc})") from exc
-        try:
-            interp = tflite.Interpreter(model_path=path, num_threads=num_threads)
+            interp, _ = tflite_interpreter(path, num_threads)
             interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{path}: not a TFLite model ({exc})") from exc
