@@ -71,6 +71,20 @@ def test_a_killed_process_is_reported_then_restarted(remote):
     assert remote.restarts == before + 1 and remote.alive
 
 
+def test_sigint_to_the_process_group_leaves_the_embedder_to_its_parent(remote):
+    """Ctrl-C reaches every process of the terminal's group: the embedding process ignores SIGINT
+    (its parent stops it), so it neither dies nor loses an answer."""
+    cam = SyntheticCamera(640, 480, fps=10.0)
+    frame, box = cam.render(0.0), _face(cam, 0.0)
+    assert remote.embed(frame, [box]).shape == (1, 128)  # ready (a restarted process has loaded)
+    pid, restarts = remote.pid, remote.restarts
+    job = remote.submit(frame, [box] * 3)
+    os.kill(pid, signal.SIGINT)
+    (got, vecs), = _answers(remote)
+    assert got == job and vecs.shape == (3, 128)
+    assert remote.alive and remote.pid == pid and remote.restarts == restarts
+
+
 def test_missing_weights_give_one_clear_error(tmp_path):
     bad = str(tmp_path / "no_such_model.dat")
     with pytest.raises(ModelLoadError, match="no_such_model.dat"):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
@@ -44,6 +45,10 @@ class EmbedWorkerError(RuntimeError):
 def _serve(conn, name: str, kwargs: Dict) -> None:  # pragma: no cover - runs in the child
     """Child process: build the embedder, then answer ``(job, bgr, boxes)`` requests until
     ``None`` arrives or the parent goes away."""
+    # Ctrl-C in a terminal signals the whole process group: the parent decides when this process
+    # stops (it closes the pipe, or terminates it), so a SIGINT must not kill it mid-answer with a
+    # traceback. A parent that dies closes the pipe, which ends the loop below.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         from .embedders import make_embedder
 
