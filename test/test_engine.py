@@ -110,3 +110,25 @@ def test_run_log_epoch_for_hand_written_loops(tmp_path):
     assert os.listdir(os.path.join(run.path, "tensorboard", "validation"))
     rows = run.write_rows_csv("per_item.csv", [{"k": "a", "v": 0.123456789}])
     assert open(rows).read().splitlines() == ["k,v", "a,0.123457"]
+
+
+def test_train_cli_options_are_typed_values_not_yaml(tmp_path):
+    """``--name 2024`` stays the string "2024" (an option is never re-parsed as YAML, only ``--set``
+    values are); the file's values hold where an option is not given."""
+    import argparse
+
+    from face_tracker_core.cli import train_detector, train_facetracker
+
+    cfg_file = tmp_path / "d.yaml"
+    cfg_file.write_text("epochs: 7\nname: from_file\n")
+    p = argparse.ArgumentParser()
+    train_detector.add_arguments(p)
+    cfg = train_detector.training_config(p.parse_args(["--config", str(cfg_file), "--name", "2024",
+                                                       "--set", "batch_size=8"]))
+    assert (cfg.name, cfg.epochs, cfg.batch_size) == ("2024", 7, 8)
+    default = train_detector.training_config(p.parse_args([]))
+    assert default.name == "default_detector_01"  # the chain's first config
+    p = argparse.ArgumentParser()
+    train_facetracker.add_arguments(p)
+    cfg = train_facetracker.training_config(p.parse_args(["--name", "yes", "--weights", "none", "--epochs", "3"]))
+    assert (cfg.name, cfg.weights, cfg.epochs) == ("yes", None, 3)

@@ -70,17 +70,18 @@ def read_and_detect(det, path: str, logger: logging.Logger = log):
     return img, det.detect(img)
 
 
-def add_config_arguments(p: argparse.ArgumentParser, config: str, example: str) -> None:
+def add_config_arguments(p: argparse.ArgumentParser, config: str, example: str, default: str = "") -> None:
     """``--config FILE`` and ``--set KEY=VALUE`` of a training command (read by :func:`config_from_args`).
 
     Args:
         p: the command's parser.
         config: name of the typed config class (shown in the help).
         example: a ``--set`` example for the help.
+        default: the file used without ``--config`` (help text only; the command applies it).
     """
     p.add_argument("--config", default=None, metavar="FILE",
                    help=f"YAML/JSON training config ({config} keys; a run's config.yaml too); "
-                        "the options below override it")
+                        "the options below override it" + (f" (default: {default})" if default else ""))
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help=f"override any config value last, e.g. {example}")
 

@@ -11,36 +11,37 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None,
-                   help="training config (default: face_tracker_core/train/configs/default_detector/01_scratch.yaml)")
+    from ..engine.distributed import add_cli_arguments
+    from .options import add_config_arguments
+
+    add_config_arguments(p, "DetectorTrainConfig", "batch_size=16 model.neck=48",
+                         default="face_tracker_core/train/configs/default_detector/01_scratch.yaml")
     p.add_argument("--name", default=None, help="run name (folder under runs/detect/)")
     p.add_argument("--data-root", default=None, help="folder with the detection sets (../shared/data/detection)")
     p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override any config value, e.g. batch_size=16 model.neck=48")
-    from ..engine.distributed import add_cli_arguments
 
     add_cli_arguments(p)
 
 
-def run(args: argparse.Namespace) -> int:
+def training_config(args: argparse.Namespace):
+    """The :class:`~face_tracker_core.train.detector_trainer.DetectorTrainConfig` of a command line
+    (without ``--config``: the chain's first config)."""
     import os
 
+    from ..train.detector_trainer import DetectorTrainConfig
+    from .options import config_from_args
+
+    args.config = args.config or os.path.join(os.path.dirname(os.path.dirname(__file__)), "train", "configs",
+                                              "default_detector", "01_scratch.yaml")
+    return config_from_args(DetectorTrainConfig, args, {"name": "name", "data_root": "data_root", "epochs": "epochs"})
+
+
+def run(args: argparse.Namespace) -> int:
     from ..engine.distributed import from_args, prepare_process
 
     dist = from_args(args)
     prepare_process(dist)  # the backend is chosen before anything imports Keras
-    from ..train.detector_trainer import DetectorTrainConfig, train_detector
+    from ..train.detector_trainer import train_detector
 
-    path = args.config or os.path.join(os.path.dirname(os.path.dirname(__file__)), "train", "configs",
-                                       "default_detector", "01_scratch.yaml")
-    overrides = list(args.set)
-    if args.name:
-        overrides.append(f"name={args.name}")
-    if args.data_root:
-        overrides.append(f"data_root={args.data_root}")
-    if args.epochs:
-        overrides.append(f"epochs={args.epochs}")
-    run_dir = train_detector(DetectorTrainConfig.from_file(path, overrides), dist)
-    print(run_dir)
+    print(train_detector(training_config(args), dist))
     return 0

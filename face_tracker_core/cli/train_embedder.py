@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--build-crops-only", action="store_true", help="only detect/align/store the crops")
     p.add_argument("--detector", default="default", help="detector backend used to find the faces")
     p.add_argument("--name", default=None, help="run name (default: the model name)")
-    p.add_argument("--runs", default="runs", help="runs root folder")
+    p.add_argument("--runs", default=None, help="runs root folder [runs]")
     p.add_argument("--time-budget", type=float, default=None, help="training wall time, seconds")
     p.add_argument("--max-epochs", type=int, default=None)
     p.add_argument("--steps-per-epoch", type=int, default=None)
