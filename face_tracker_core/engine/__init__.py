@@ -15,6 +15,6 @@ Importing this package imports neither Keras nor TensorFlow.
 
 from .config import TrainingConfig, apply_overrides, load_config_file
 from .run import Run
-from .trainer import Trainer, progress
+from .trainer import Trainer
 
-__all__ = ["TrainingConfig", "apply_overrides", "load_config_file", "Run", "Trainer", "progress"]
+__all__ = ["TrainingConfig", "apply_overrides", "load_config_file", "Run", "Trainer"]

@@ -134,13 +134,9 @@ class Run:
             if new:
                 w.writeheader()
             w.writerow({"epoch": epoch, **{k: _cell(v) for k, v in logs.items()}})
-        for key, value in logs.items():
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                continue
-            sub, tag = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-            self.tensorboard(sub).scalar(f"epoch_{tag}", value, int(epoch))
+        from .tensorboard import write_epoch_scalars
+
+        write_epoch_scalars(self.tensorboard, logs, epoch)
         for w in self._writers.values():
             w.flush()
 

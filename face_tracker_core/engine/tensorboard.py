@@ -13,7 +13,7 @@ import os
 import socket
 import struct
 import time
-from typing import Optional
+from typing import Any, Callable, Mapping
 
 import cv2
 import numpy as np
@@ -102,9 +102,23 @@ class EventWriter:
             self._f.close()
 
 
-def open_writer(logdir: Optional[str]) -> Optional[EventWriter]:
-    """An :class:`EventWriter`, or ``None`` when ``logdir`` is ``None``."""
-    return EventWriter(logdir) if logdir else None
+def write_epoch_scalars(writer_for: Callable[[str], EventWriter], logs: Mapping[str, Any], epoch: int) -> None:
+    """One epoch's logs as ``epoch_<name>`` scalars: ``val_<name>`` in the ``validation`` run, the rest in
+    ``train`` (Keras' TensorBoard layout: train and validation of a metric share one chart); values that
+    are not numbers are skipped.
+
+    Args:
+        writer_for: ``"train"`` / ``"validation"`` -> the writer of that sub-folder.
+        logs: metric name -> value.
+        epoch: 0-based epoch (the step).
+    """
+    for key, value in logs.items():
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            continue  # a non-scalar log entry: nothing to chart
+        sub, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+        writer_for(sub).scalar(f"epoch_{name}", value, int(epoch))
 
 
 def epoch_logger(logdir: str):
@@ -130,13 +144,7 @@ def epoch_logger(logdir: str):
             return self._writers[sub]
 
         def on_epoch_end(self, epoch, logs=None):
-            for key, value in (logs or {}).items():
-                try:
-                    value = float(value)
-                except (TypeError, ValueError):
-                    continue  # a non-scalar log entry: nothing to chart
-                sub, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-                self._writer(sub).scalar(f"epoch_{name}", value, int(epoch))
+            write_epoch_scalars(self._writer, logs or {}, epoch)
             for w in self._writers.values():
                 w.flush()
 

@@ -20,7 +20,7 @@ what is its own; the engine does the rest the same way for all (run folder, reso
     run_folder = MyTrainer(MyConfig.from_file("cfg.yaml")).train()
 
 Families whose loop is not ``model.fit`` (e.g. a GAN step) override :meth:`fit` and log each epoch
-with :meth:`~.run.Run.log_epoch`; progress bars come from :func:`progress`.
+with :meth:`~.run.Run.log_epoch` (Keras' ``keras.utils.Progbar`` gives them a progress bar).
 """
 
 from __future__ import annotations
@@ -37,15 +37,7 @@ from .run import Run
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Trainer", "progress"]
-
-
-def progress(total: int, verbose: int = 1, unit: str = "step"):
-    """A progress bar for hand-written loops (Keras' ``Progbar``: ``update(i, values=[(name, v)])``);
-    ``verbose`` 0 silences it, 2 prints one line at the end."""
-    import keras
-
-    return keras.utils.Progbar(total, verbose=verbose, unit_name=unit)
+__all__ = ["Trainer"]
 
 
 class Trainer:
@@ -164,18 +156,18 @@ class Trainer:
     def train(self) -> Any:
         """Run folder, resolved config, seed, setup, fit, finish; returns :meth:`finish`'s result."""
         self.run = self.make_run()
-        self.write_config()
-        self.seed()
-        t0 = time.time()
         try:
-            self.setup()
+            self.write_config()
+            self.seed()
             t0 = time.time()
-            self.fit()
-        finally:
-            self.seconds = time.time() - t0
-            self.teardown()
-        log.info("%s %s: training took %.1f min", self.task, self.cfg.name, self.seconds / 60)
-        try:
+            try:
+                self.setup()
+                t0 = time.time()
+                self.fit()
+            finally:
+                self.seconds = time.time() - t0
+                self.teardown()
+            log.info("%s %s: training took %.1f min", self.task, self.cfg.name, self.seconds / 60)
             return self.finish() if self.is_chief else self.run_path()  # host 0 wrote it
         finally:
-            self.run.close()
+            self.run.close()  # TensorBoard writers, also when setup or fit failed

@@ -7,7 +7,6 @@ Keras layers lets a node load the shipped ``.tflite`` detector without importing
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Tuple
 
 from ..dataclass_config import DataclassConfig
@@ -41,6 +40,3 @@ class DetectorConfig(DataclassConfig):
     score_threshold: float = 0.4
     nms_iou: float = 0.45
     max_detections: int = 200
-
-    def to_json(self) -> str:
-        return json.dumps(self.get_config(), indent=2, sort_keys=True)
