@@ -32,12 +32,13 @@ from std_srvs.srv import SetBool, Trigger
 
 from face_tracker_core.data.capture import CaptureError, CaptureWriter, IntervalGate
 from face_tracker_core.errors import ImageDecodeError
+from face_tracker_core.pipeline_config import effective_threshold, load_detector
 from face_tracker_core.types import Detection
 
 from .conversions import image_to_bgr
 from .image_input import declare_transport, subscribe_image
 from .params import declare, describe_qos, image_qos
-from .pipeline_setup import SCORE_HELP, effective_threshold, load_detector
+from .tracker_params import SCORE_HELP
 from .spin import run_node
 
 # Parameters whose change starts a new writer (new session, new folder...).

@@ -2,18 +2,18 @@
 
 They become the ``detector`` and ``tracking`` sections of a
 :class:`~face_tracker_core.pipeline_config.PipelineConfig`; the rule that turns
-``detector.backend`` / ``detector.model_path`` into a detector (:func:`load_detector`,
-:func:`effective_threshold`, re-exported here for the nodes) lives in the core, so every node and
-tool behaves the same.
+``detector.backend`` / ``detector.model_path`` into a detector
+(:func:`face_tracker_core.pipeline_config.load_detector`) lives in the core, so every node and tool
+behaves the same.
 """
 
 from __future__ import annotations
 
 from rclpy.node import Node
 
-from face_tracker_core.pipeline_config import PipelineConfig, effective_threshold, load_detector
+from face_tracker_core.pipeline_config import PipelineConfig
 
-from .tracker_params import PIPELINE_TABLE, SCORE_HELP, declare_table
+from .tracker_params import PIPELINE_TABLE, declare_table
 
 
 def declare_pipeline_params(node: Node, read_only: bool = True) -> PipelineConfig:
@@ -28,4 +28,4 @@ def declare_pipeline_params(node: Node, read_only: bool = True) -> PipelineConfi
     return PipelineConfig.from_config(declare_table(node, PIPELINE_TABLE, read_only=read_only))
 
 
-__all__ = ["SCORE_HELP", "declare_pipeline_params", "effective_threshold", "load_detector"]
+__all__ = ["declare_pipeline_params"]
